@@ -1,0 +1,15 @@
+"""rnnviz: see what Keras recurrent layers return under return_sequences and return_state.
+
+Importing rnnviz imports Keras quietly (TensorFlow's start-up log lines are
+suppressed); import it before Keras in a notebook to keep the outputs clean.
+"""
+
+from ._quiet import import_keras as _import_keras
+
+_import_keras()
+
+from . import reference  # noqa: E402
+from .trace import BidirectionalTrace, Trace, trace  # noqa: E402
+
+__all__ = ["BidirectionalTrace", "Trace", "reference", "trace"]
+__version__ = "0.1.0"

@@ -1,0 +1,49 @@
+"""Import Keras without TensorFlow's start-up chatter.
+
+TensorFlow's C++ runtime writes lines such as "Could not find cuda drivers" and
+"failed call to cuInit" straight to file descriptor 2 while it loads and while it
+first looks for devices. ``TF_CPP_MIN_LOG_LEVEL`` does not silence all of them
+(they are written before its logging is set up), and a Jupyter kernel copies
+that descriptor into the notebook. This module sets the usual variables and, for
+the few seconds of the import, points descriptor 2 at the null device.
+Python exceptions are unaffected: they are raised as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+@contextlib.contextmanager
+def _silenced_fd2():
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real descriptor (some embedded shells)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_keras():
+    """Import and return ``keras`` with TensorFlow's start-up log lines suppressed."""
+    if "keras" in sys.modules and "tensorflow" in sys.modules:
+        return sys.modules["keras"]
+    with _silenced_fd2():
+        import keras
+        import tensorflow as tf
+
+        tf.zeros(1).numpy()  # the first op probes for devices: that is what prints "cuInit"
+    return keras

@@ -1,0 +1,275 @@
+"""Recurrent cells written from scratch in NumPy, in the symbols of their equations.
+
+Every function here takes weights in Keras's own layout, so the arrays of a
+trained or freshly built Keras layer can be passed straight in:
+
+* ``kernel``            ``(features, k * units)``  input weights
+* ``recurrent_kernel``  ``(units, k * units)``     weights applied to the previous h
+* ``bias``              ``(k * units,)``, or ``(2, 3 * units)`` for a GRU with
+  ``reset_after=True`` (row 0 is the input bias, row 1 the recurrent bias)
+
+where ``k`` is 4 for an LSTM (gate order i, f, c~, o), 3 for a GRU (z, r, h~)
+and 1 for a SimpleRNN.
+
+All arrays are in Keras order: ``x`` is ``(batch, timesteps, features)``, every
+returned per-step array is ``(batch, timesteps, units)``. The loop over time is
+the only Python loop; the input projections of all timesteps are computed in
+one matrix product before it.
+
+The functions trust their arguments (shapes and dtypes are checked once, by
+:func:`rnnviz.trace`); call them directly when you want to see the maths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+__all__ = [
+    "ACTIVATIONS",
+    "CellRun",
+    "activation",
+    "gru",
+    "lstm",
+    "simple_rnn",
+]
+
+
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    # Written so that large |a| never overflows exp().
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(a.dtype, copy=False)
+
+
+def _hard_sigmoid(a: np.ndarray) -> np.ndarray:
+    # Keras 3: relu6(a + 3) / 6, i.e. a straight line of slope 1/6 through (0, 0.5).
+    return np.clip(a / 6.0 + 0.5, 0.0, 1.0).astype(a.dtype, copy=False)
+
+
+def _hard_sigmoid_keras2(a: np.ndarray) -> np.ndarray:
+    # Keras 2 (and the 2018 tutorials): slope 0.2 through (0, 0.5).
+    return np.clip(0.2 * a + 0.5, 0.0, 1.0).astype(a.dtype, copy=False)
+
+
+def _softsign(a: np.ndarray) -> np.ndarray:
+    return a / (1.0 + np.abs(a))
+
+
+def _linear(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+def _relu(a: np.ndarray) -> np.ndarray:
+    return np.maximum(a, 0)
+
+
+#: The activations the NumPy cells know by name. ``"hard_sigmoid"`` is Keras 3's
+#: (``clip(x / 6 + 0.5, 0, 1)``); ``"hard_sigmoid_keras2"`` is the one Keras 2
+#: used as the LSTM/GRU default (``clip(0.2 * x + 0.5, 0, 1)``).
+ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid,
+    "hard_sigmoid": _hard_sigmoid,
+    "hard_sigmoid_keras2": _hard_sigmoid_keras2,
+    "relu": _relu,
+    "linear": _linear,
+    "softsign": _softsign,
+}
+
+
+def activation(name_or_fn: str | Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """Return the NumPy activation for a name in :data:`ACTIVATIONS`, or the callable itself."""
+    if callable(name_or_fn):
+        return name_or_fn
+    if name_or_fn not in ACTIVATIONS:
+        raise ValueError(
+            f"activation: expected one of {sorted(ACTIVATIONS)} or a callable, got {name_or_fn!r}. "
+            "Pass one of those names, or a function that maps a NumPy array to one of the same shape."
+        )
+    return ACTIVATIONS[name_or_fn]
+
+
+@dataclass(repr=False)
+class CellRun:
+    """What a cell computed at every timestep.
+
+    * ``h``      ``(batch, timesteps, units)``: the hidden state after each step
+    * ``c``      ``(batch, timesteps, units)`` for an LSTM, else ``None``: the cell state
+    * ``gates``  name -> ``(batch, timesteps, units)``: gate values and the candidate
+    """
+
+    h: np.ndarray
+    c: np.ndarray | None
+    gates: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        gates = ", ".join(self.gates) or "none"
+        c = "None" if self.c is None else str(self.c.shape)
+        return f"CellRun(h={self.h.shape}, c={c}, gates: {gates})"
+
+
+def _prepare(x, kernel, recurrent_kernel, h0, mask):
+    x = np.asarray(x, dtype=np.float32)
+    kernel = np.asarray(kernel, dtype=np.float32)
+    recurrent_kernel = np.asarray(recurrent_kernel, dtype=np.float32)
+    batch, timesteps, _ = x.shape
+    units = recurrent_kernel.shape[0]
+    h = np.zeros((batch, units), np.float32) if h0 is None else np.asarray(h0, np.float32)
+    keep = None if mask is None else np.asarray(mask, dtype=bool)[:, :, None]
+    # Input projections of every timestep at once: (batch, timesteps, k * units).
+    xw = x @ kernel
+    return xw, recurrent_kernel, h, keep, batch, timesteps, units
+
+
+def _hold(keep, t, new, old):
+    """Keras's masking rule: where step t is masked, the state stays as it was."""
+    return new if keep is None else np.where(keep[:, t], new, old)
+
+
+def lstm(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    recurrent_kernel: np.ndarray,
+    bias: np.ndarray | None = None,
+    h0: np.ndarray | None = None,
+    c0: np.ndarray | None = None,
+    activation: str | Callable = "tanh",
+    recurrent_activation: str | Callable = "sigmoid",
+    mask: np.ndarray | None = None,
+) -> CellRun:
+    """Run an LSTM over ``x`` and return h, c and the gates at every step.
+
+    Equations, with σ the recurrent activation and tanh the activation::
+
+        i  = σ(x W_i + h_prev U_i + b_i)          input gate
+        f  = σ(x W_f + h_prev U_f + b_f)          forget gate
+        c~ = tanh(x W_c + h_prev U_c + b_c)       candidate cell state
+        o  = σ(x W_o + h_prev U_o + b_o)          output gate
+        c  = f * c_prev + i * c~
+        h  = o * tanh(c)
+
+    Shapes: ``x`` ``(batch, timesteps, features)``; ``kernel`` ``(features, 4*units)``;
+    ``recurrent_kernel`` ``(units, 4*units)``; ``bias`` ``(4*units,)`` or ``None``;
+    ``h0``, ``c0`` ``(batch, units)`` or ``None`` for zeros; ``mask`` ``(batch, timesteps)``
+    booleans (``False`` = skip that step) or ``None``.
+    Returns a :class:`CellRun` with ``h``, ``c`` and gates ``input``, ``forget``,
+    ``candidate``, ``output``, each ``(batch, timesteps, units)``.
+    """
+    xw, U, h, keep, batch, T, n = _prepare(x, kernel, recurrent_kernel, h0, mask)
+    if bias is not None:
+        xw = xw + np.asarray(bias, np.float32)
+    c = np.zeros((batch, n), np.float32) if c0 is None else np.asarray(c0, np.float32)
+    sigma, tanh = _resolve(recurrent_activation), _resolve(activation)
+    H, C = np.empty((2, batch, T, n), np.float32)
+    Z = np.empty((batch, T, 4 * n), np.float32)
+    for t in range(T):
+        z = xw[:, t] + h @ U
+        Z[:, t] = z
+        i, f, c_tilde, o = sigma(z[:, :n]), sigma(z[:, n : 2 * n]), tanh(z[:, 2 * n : 3 * n]), sigma(z[:, 3 * n :])
+        c_new = f * c + i * c_tilde
+        h_new = o * tanh(c_new)
+        c, h = _hold(keep, t, c_new, c), _hold(keep, t, h_new, h)
+        H[:, t], C[:, t] = h, c
+    # The gates are cheap to recompute from the stored pre-activations, which keeps
+    # the loop short: one slice-and-activate per gate instead of four stores per step.
+    gates = {
+        "input": sigma(Z[..., :n]),
+        "forget": sigma(Z[..., n : 2 * n]),
+        "candidate": tanh(Z[..., 2 * n : 3 * n]),
+        "output": sigma(Z[..., 3 * n :]),
+    }
+    return CellRun(H, C, gates)
+
+
+def gru(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    recurrent_kernel: np.ndarray,
+    bias: np.ndarray | None = None,
+    h0: np.ndarray | None = None,
+    activation: str | Callable = "tanh",
+    recurrent_activation: str | Callable = "sigmoid",
+    reset_after: bool = True,
+    mask: np.ndarray | None = None,
+) -> CellRun:
+    """Run a GRU over ``x`` and return h and the gates at every step (a GRU has no c).
+
+    Equations as Keras computes them, with σ the recurrent activation::
+
+        z  = σ(x W_z + h_prev U_z + b_z)                     update gate
+        r  = σ(x W_r + h_prev U_r + b_r)                     reset gate
+        h~ = tanh(x W_h + r * (h_prev U_h + b_rh) + b_h)     reset_after=True (Keras 3 default)
+        h~ = tanh(x W_h + (r * h_prev) U_h + b_h)            reset_after=False (Keras 2 default, the 2014 paper)
+        h  = z * h_prev + (1 - z) * h~
+
+    Many diagrams write the last line as ``h = (1 - z) * h_prev + z * h~``: the same
+    cell with z's meaning flipped. Keras's z is the share of the *old* state kept.
+
+    Shapes: ``x`` ``(batch, timesteps, features)``; ``kernel`` ``(features, 3*units)``;
+    ``recurrent_kernel`` ``(units, 3*units)``; ``bias`` ``(2, 3*units)`` when
+    ``reset_after`` else ``(3*units,)``, or ``None``; ``h0`` ``(batch, units)`` or
+    ``None``; ``mask`` ``(batch, timesteps)`` or ``None``.
+    Returns a :class:`CellRun` with ``h``, ``c=None`` and gates ``update``, ``reset``,
+    ``candidate``, each ``(batch, timesteps, units)``.
+    """
+    xw, U, h, keep, batch, T, n = _prepare(x, kernel, recurrent_kernel, h0, mask)
+    b_in = b_rec = None
+    if bias is not None:
+        bias = np.asarray(bias, np.float32)
+        if reset_after:
+            b_in, b_rec = bias[0], bias[1]
+        else:
+            b_in = bias
+    if b_in is not None:
+        xw = xw + b_in
+    sigma, tanh = _resolve(recurrent_activation), _resolve(activation)
+    H, Zs, Rs, Hs = np.empty((4, batch, T, n), np.float32)
+    for t in range(T):
+        xz, xr, xh = xw[:, t, :n], xw[:, t, n : 2 * n], xw[:, t, 2 * n :]
+        if reset_after:
+            hu = h @ U
+            if b_rec is not None:
+                hu = hu + b_rec
+            z = sigma(xz + hu[:, :n])
+            r = sigma(xr + hu[:, n : 2 * n])
+            h_tilde = tanh(xh + r * hu[:, 2 * n :])
+        else:
+            hu = h @ U[:, : 2 * n]
+            z = sigma(xz + hu[:, :n])
+            r = sigma(xr + hu[:, n:])
+            h_tilde = tanh(xh + (r * h) @ U[:, 2 * n :])
+        h = _hold(keep, t, z * h + (1.0 - z) * h_tilde, h)
+        H[:, t], Zs[:, t], Rs[:, t], Hs[:, t] = h, z, r, h_tilde
+    return CellRun(H, None, {"update": Zs, "reset": Rs, "candidate": Hs})
+
+
+def simple_rnn(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    recurrent_kernel: np.ndarray,
+    bias: np.ndarray | None = None,
+    h0: np.ndarray | None = None,
+    activation: str | Callable = "tanh",
+    mask: np.ndarray | None = None,
+) -> CellRun:
+    """Run a SimpleRNN over ``x``: ``h = tanh(x W + h_prev U + b)``, no gates, no c.
+
+    Shapes: ``x`` ``(batch, timesteps, features)``; ``kernel`` ``(features, units)``;
+    ``recurrent_kernel`` ``(units, units)``; ``bias`` ``(units,)`` or ``None``;
+    ``h0`` ``(batch, units)`` or ``None``; ``mask`` ``(batch, timesteps)`` or ``None``.
+    Returns a :class:`CellRun` with ``h`` ``(batch, timesteps, units)``, ``c=None``, no gates.
+    """
+    xw, U, h, keep, batch, T, n = _prepare(x, kernel, recurrent_kernel, h0, mask)
+    if bias is not None:
+        xw = xw + np.asarray(bias, np.float32)
+    act = _resolve(activation)
+    H = np.empty((batch, T, n), np.float32)
+    for t in range(T):
+        h = _hold(keep, t, act(xw[:, t] + h @ U), h)
+        H[:, t] = h
+    return CellRun(H, None, {})
+
+
+_resolve = activation
