@@ -35,14 +35,17 @@ def sequence(x, name: str = "x", features: int | None = None) -> np.ndarray:
     if np.iscomplexobj(arr):
         raise TypeError(f"{name}: expected real numbers, got complex dtype {arr.dtype}. Pass the real part, e.g. x.real.")
     if arr.ndim != 3:
-        hint = {
-            0: "Wrap it as a sequence: np.reshape(x, (1, 1, 1)).",
-            1: f"A 1-D array of {arr.shape[0]} numbers is one sequence of one feature: use x.reshape(1, {arr.shape[0]}, 1).",
-            2: (
+        if arr.ndim == 1:
+            hint = f"A 1-D array of {arr.shape[0]} numbers is one sequence of one feature: use x.reshape(1, {arr.shape[0]}, 1)."
+        elif arr.ndim == 2:
+            hint = (
                 f"A 2-D array {arr.shape} reads as (timesteps, features) for one sample: add the batch axis "
                 f"with x[None] (or x.reshape(1, {arr.shape[0]}, {arr.shape[1]}))."
-            ),
-        }.get(arr.ndim, "Reshape it to (batch, timesteps, features).")
+            )
+        elif arr.ndim == 0:
+            hint = "Wrap the number as a sequence: np.reshape(x, (1, 1, 1))."
+        else:
+            hint = "Reshape it to (batch, timesteps, features)."
         raise ValueError(
             f"{name}: expected a 3-D array (batch, timesteps, features), got {arr.ndim}-D with shape {arr.shape}. {hint}"
         )
@@ -159,3 +162,35 @@ def choice(value, name: str, options) -> str:
     if value not in options:
         raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}, got {value!r}.")
     return value
+
+
+def traced(value, name: str = "trace"):
+    """Return ``value`` if it is a :class:`~rnnviz.Trace` or :class:`~rnnviz.BidirectionalTrace`, or raise."""
+    from .trace import BidirectionalTrace, Trace  # late: trace.py imports this module
+
+    if isinstance(value, (Trace, BidirectionalTrace)):
+        return value
+    given = type(value).__name__
+    if hasattr(value, "cell") or hasattr(value, "forward_layer"):
+        hint = f"That is a Keras layer; trace it first: {name} = rnnviz.trace(layer, x), then pass {name}."
+    elif isinstance(value, (np.ndarray, list, tuple)) or hasattr(value, "shape"):
+        hint = f"That looks like data; trace a layer over it first: {name} = rnnviz.trace(layer, x)."
+    else:
+        hint = f"Make one with {name} = rnnviz.trace(layer, x)."
+    raise TypeError(
+        f"{name}: expected the result of rnnviz.trace(layer, x) (a Trace or BidirectionalTrace), got {given}. {hint}"
+    )
+
+
+def sample(value, batch: int, name: str = "sample") -> int:
+    """Return ``value`` as a sample index in ``[0, batch - 1]``, or raise (negative indices count from the end)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected a whole number (which sample of the batch to show), got {value!r} "
+                        f"({type(value).__name__}). Pass e.g. {name}=0.")
+    index = int(value)
+    if not -batch <= index < batch:
+        raise ValueError(
+            f"{name}: expected an index into the batch of {batch} sample{'s' if batch != 1 else ''} "
+            f"(0 to {batch - 1}), got {index}. Pick one of 0 to {batch - 1}, or trace a larger batch."
+        )
+    return index % batch

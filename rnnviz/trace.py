@@ -39,6 +39,8 @@ class Trace:
       (LSTM) or ``update``, ``reset`` (GRU), plus each cell's ``candidate``; empty for SimpleRNN
     * ``mask``   ``(batch, timesteps)`` booleans in the order given, or ``None``
     * ``go_backwards``: whether the layer read the input last step first
+    * ``zero_output_for_mask``: whether masked steps output zeros (Keras sets this on the
+      layers inside a ``Bidirectional`` that returns sequences) instead of repeating
 
     Step ``k`` of ``h``, ``c`` and the gates is the k-th step the layer *processed*.
     That is timestep ``k`` of ``x`` normally, and timestep ``timesteps - 1 - k`` when
@@ -52,6 +54,7 @@ class Trace:
     gates: dict[str, np.ndarray] = field(default_factory=dict)
     mask: np.ndarray | None = None
     go_backwards: bool = False
+    zero_output_for_mask: bool = False
 
     @property
     def batch(self) -> int:
@@ -84,13 +87,18 @@ class Trace:
     def outputs(self) -> np.ndarray:
         """``(batch, timesteps, units)``: the sequence Keras returns with ``return_sequences=True``.
 
-        It equals ``h``, except that with a mask Keras outputs zeros until a sample's
-        first real step (after that, a masked step repeats the previous output).
+        It equals ``h``, except at masked steps: there Keras repeats the previous output
+        (zeros before a sample's first real step), or outputs zeros when
+        ``zero_output_for_mask`` is set.
         """
+        return self._outputs(self.zero_output_for_mask)
+
+    def _outputs(self, zero_output_for_mask: bool) -> np.ndarray:
         if self.mask is None:
             return self.h
-        started = np.logical_or.accumulate(self.mask[:, self.input_steps], axis=1)
-        return np.where(started[:, :, None], self.h, np.float32(0))
+        real = self.mask[:, self.input_steps]
+        shown = real if zero_output_for_mask else np.logical_or.accumulate(real, axis=1)
+        return np.where(shown[:, :, None], self.h, np.float32(0))
 
     def final_states(self) -> list[np.ndarray]:
         """The last h (and c for an LSTM), each ``(batch, units)``: what ``return_state`` adds."""
@@ -108,7 +116,7 @@ class Trace:
         outputs = self.outputs
         pairs = [("output", outputs if return_sequences else outputs[:, -1])]
         if return_state:
-            pairs += list(zip(self.state_names, self.final_states()))
+            pairs += list(zip(self.state_names, self.final_states(), strict=True))
         return pairs
 
     def __repr__(self) -> str:
@@ -162,7 +170,8 @@ class BidirectionalTrace:
         """
         return_sequences = _checks.flag(return_sequences, "return_sequences")
         return_state = _checks.flag(return_state, "return_state")
-        y, y_rev = self.forward.outputs, self.backward.outputs
+        # Keras makes both inner layers output zeros at masked steps when they return sequences.
+        y, y_rev = self.forward._outputs(return_sequences), self.backward._outputs(return_sequences)
         if return_sequences:
             y_rev = y_rev[:, ::-1]  # Keras lines the backward sequence up with the input's time axis
         else:
@@ -179,7 +188,7 @@ class BidirectionalTrace:
             pairs = [("output", merged)]
         if return_state:
             states = self.forward.final_states() + self.backward.final_states()
-            pairs += list(zip(self.state_names, states))
+            pairs += list(zip(self.state_names, states, strict=True))
         return pairs
 
     def __repr__(self) -> str:
@@ -240,7 +249,8 @@ def _run(layer, kind: str, x: np.ndarray, states, mask) -> Trace:
         )
     else:
         run = reference.simple_rnn(steps_x, kernel, recurrent_kernel, bias, h0=h0, activation=act, mask=steps_mask)
-    return Trace(kind, x, run.h, run.c, run.gates, mask, bool(layer.go_backwards))
+    zero = bool(getattr(layer, "zero_output_for_mask", False))
+    return Trace(kind, x, run.h, run.c, run.gates, mask, bool(layer.go_backwards), zero)
 
 
 def _numpy_activation(fn):

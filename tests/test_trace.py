@@ -1,0 +1,210 @@
+"""rnnviz.trace agrees with Keras itself: every flag combination, every step, many configurations."""
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import rnnviz
+
+LAYERS = {"LSTM": keras.layers.LSTM, "GRU": keras.layers.GRU, "SimpleRNN": keras.layers.SimpleRNN}
+FLAGS = [(False, False), (True, False), (False, True), (True, True)]
+TOL = 1e-5
+
+
+def _data(batch, timesteps, features, seed=0):
+    return np.random.default_rng(seed).normal(size=(batch, timesteps, features)).astype("float32")
+
+
+def _keras_returns(layer, x, return_sequences, return_state, **call_kwargs):
+    """What Keras itself returns for these flags: a twin layer with the same weights, called on x."""
+    flags = {"return_sequences": return_sequences, "return_state": return_state}
+    if isinstance(layer, keras.layers.Bidirectional):
+        inner = layer.forward_layer
+        twin = keras.layers.Bidirectional(type(inner).from_config({**inner.get_config(), **flags}),
+                                          merge_mode=layer.merge_mode)
+    else:
+        twin = type(layer).from_config({**layer.get_config(), **flags})
+    twin.build(x.shape)
+    twin.set_weights(layer.get_weights())
+    out = twin(x, **call_kwargs)
+    return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
+
+
+def _assert_matches_keras(layer, x, **call_kwargs):
+    kwargs = {k: v for k, v in call_kwargs.items() if v is not None}
+    tr = rnnviz.trace(layer, x, **call_kwargs)
+    for return_sequences, return_state in FLAGS:
+        expected = _keras_returns(layer, x, return_sequences, return_state, **kwargs)
+        got = tr.returns(return_sequences, return_state)
+        assert len(got) == len(expected), (return_sequences, return_state)
+        for (name, arr), ref in zip(got, expected, strict=True):
+            assert arr.shape == ref.shape, (name, return_sequences, return_state)
+            np.testing.assert_allclose(arr, ref, atol=TOL, rtol=0, err_msg=f"{name} rs={return_sequences} rst={return_state}")
+    return tr
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_every_flag_combination_matches_keras(kind):
+    keras.utils.set_random_seed(1)
+    layer = LAYERS[kind](5)
+    tr = _assert_matches_keras(layer, _data(2, 10, 3))
+    assert (tr.batch, tr.timesteps, tr.features, tr.units) == (2, 10, 3, 5)
+    assert [name for name, _ in tr.returns(True, True)] == ["output", *tr.state_names]
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_every_step_matches_stepping_the_keras_cell_by_hand(kind):
+    """h and c at every step, including the cell state that Keras never returns per step."""
+    keras.utils.set_random_seed(2)
+    layer = LAYERS[kind](4)
+    x = _data(3, 7, 2, seed=2)
+    tr = rnnviz.trace(layer, x)
+    states = [np.zeros((3, 4), "float32") for _ in tr.state_names]
+    for t in range(x.shape[1]):
+        _, states = layer.cell(x[:, t], states)
+        states = [np.asarray(s) for s in (states if isinstance(states, (list, tuple)) else [states])]
+        np.testing.assert_allclose(tr.h[:, t], states[0], atol=TOL, rtol=0)
+        if kind == "LSTM":
+            np.testing.assert_allclose(tr.c[:, t], states[1], atol=TOL, rtol=0)
+    assert (tr.c is None) == (kind != "LSTM")
+
+
+def test_gru_reset_after_both_ways_and_no_bias():
+    keras.utils.set_random_seed(3)
+    x = _data(2, 6, 3, seed=3)
+    for reset_after in (True, False):
+        for use_bias in (True, False):
+            _assert_matches_keras(keras.layers.GRU(3, reset_after=reset_after, use_bias=use_bias), x)
+
+
+def test_initial_state_and_go_backwards():
+    keras.utils.set_random_seed(4)
+    x = _data(2, 5, 3, seed=4)
+    rng = np.random.default_rng(4)
+    h0, c0 = rng.normal(size=(2, 2, 4)).astype("float32") * 0.5
+    _assert_matches_keras(keras.layers.LSTM(4, go_backwards=True), x, initial_state=[h0, c0])
+    _assert_matches_keras(keras.layers.GRU(4, go_backwards=True), x, initial_state=[h0])
+    tr = rnnviz.trace(keras.layers.SimpleRNN(4, go_backwards=True), x)
+    assert tr.input_steps.tolist() == [4, 3, 2, 1, 0]
+
+
+def test_mask_holds_the_state_through_padding():
+    """With padded steps masked, the returned last state is the state at the last real step."""
+    keras.utils.set_random_seed(5)
+    x = _data(2, 6, 2, seed=5)
+    mask = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 0, 1, 1, 1]], bool)
+    for kind in LAYERS:
+        tr = _assert_matches_keras(LAYERS[kind](3), x, mask=mask)
+        np.testing.assert_array_equal(tr.final_states()[0][0], tr.h[0, 3])
+    # A mask on the first steps: Keras outputs zeros there, and the state starts at step 2.
+    early = np.array([[0, 0, 1, 1, 1, 1]] * 2, bool)
+    _assert_matches_keras(keras.layers.LSTM(3), x, mask=early)
+    _assert_matches_keras(keras.layers.GRU(3, go_backwards=True), x, mask=early)
+    # A layer may ask for zeros at masked steps instead of repeats (Bidirectional asks for it).
+    _assert_matches_keras(keras.layers.SimpleRNN(3, zero_output_for_mask=True), x, mask=mask)
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
+def test_bidirectional_order_and_merge_modes(merge_mode):
+    keras.utils.set_random_seed(6)
+    x = _data(2, 4, 3, seed=6)
+    layer = keras.layers.Bidirectional(keras.layers.LSTM(3), merge_mode=merge_mode)
+    tr = _assert_matches_keras(layer, x)
+    names = [n for n, _ in tr.returns(True, True)]
+    outputs = ["output"] if merge_mode else ["forward_output", "backward_output"]
+    assert names == outputs + ["forward_h", "forward_c", "backward_h", "backward_c"]
+    # The backward layer's final state is the one it reached after reading timestep 0.
+    assert tr.backward.input_steps[-1] == 0
+
+
+def test_bidirectional_gru_initial_state():
+    keras.utils.set_random_seed(7)
+    x = _data(1, 5, 2, seed=7)
+    states = [np.full((1, 2), 0.3, "float32"), np.full((1, 2), -0.2, "float32")]
+    layer = keras.layers.Bidirectional(keras.layers.GRU(2))
+    tr = _assert_matches_keras(layer, x, initial_state=states)
+    assert len(tr.returns(True, True)) == 3
+
+
+def test_stateful_layer_continues_from_its_stored_states():
+    keras.utils.set_random_seed(8)
+    x = _data(2, 4, 3, seed=8)
+    layer = keras.layers.LSTM(3, stateful=True, return_sequences=True)
+    layer(x)  # the first call leaves its final states in layer.states
+    tr = rnnviz.trace(layer, x)  # the trace starts where Keras's next call will start
+    np.testing.assert_allclose(tr.h, np.asarray(layer(x)), atol=TOL, rtol=0)
+
+
+def test_unbuilt_layer_is_built_for_x():
+    keras.utils.set_random_seed(9)
+    layer = keras.layers.GRU(2)
+    assert not layer.built
+    tr = rnnviz.trace(layer, _data(1, 3, 4))
+    assert layer.built and layer.cell.kernel.shape == (4, 6)
+    assert tr.h.shape == (1, 3, 2)
+
+
+ACTIVATIONS = st.sampled_from(["tanh", "relu", "sigmoid", "softsign", "linear"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(list(LAYERS)),
+    units=st.integers(1, 16),
+    timesteps=st.integers(1, 30),
+    features=st.integers(1, 8),
+    batch=st.integers(1, 4),
+    use_bias=st.booleans(),
+    reset_after=st.booleans(),
+    activation=ACTIVATIONS,
+    recurrent_activation=st.sampled_from(["sigmoid", "hard_sigmoid"]),
+    go_backwards=st.booleans(),
+    masked=st.booleans(),
+    bidirectional=st.sampled_from([None, "concat", "sum", "mul", "ave", "none"]),
+    seed=st.integers(0, 2**16),
+)
+def test_random_configurations_match_keras(
+    kind, units, timesteps, features, batch, use_bias, reset_after, activation, recurrent_activation,
+    go_backwards, masked, bidirectional, seed,
+):
+    keras.utils.set_random_seed(seed)
+    # Keras 3 cannot wrap a go_backwards layer in Bidirectional (it rejects its own backward twin).
+    go_backwards = go_backwards and not bidirectional
+    kwargs = {"use_bias": use_bias, "activation": activation, "go_backwards": go_backwards}
+    if kind != "SimpleRNN":
+        kwargs["recurrent_activation"] = recurrent_activation
+    if kind == "GRU":
+        kwargs["reset_after"] = reset_after
+    layer = LAYERS[kind](units, **kwargs)
+    if bidirectional:
+        layer = keras.layers.Bidirectional(layer, merge_mode=None if bidirectional == "none" else bidirectional)
+    # Inputs of moderate size keep unbounded activations (relu, linear) within float32's comfort.
+    x = (_data(batch, timesteps, features, seed) * 0.5).astype("float32")
+    mask = np.random.default_rng(seed).random((batch, timesteps)) > 0.3 if masked else None
+    _assert_matches_keras(layer, x, mask=mask)
+
+
+@settings(max_examples=30, deadline=None)
+@given(kind=st.sampled_from(list(LAYERS)), units=st.integers(1, 8), timesteps=st.integers(1, 12),
+       scale=st.floats(0.1, 20), seed=st.integers(0, 2**16))
+def test_gates_lie_in_0_1_and_tanh_states_in_minus1_1(kind, units, timesteps, scale, seed):
+    keras.utils.set_random_seed(seed)
+    x = _data(2, timesteps, 3, seed) * scale
+    tr = rnnviz.trace(LAYERS[kind](units), x)
+    for name, gate in tr.gates.items():
+        if name != "candidate":
+            assert ((gate >= 0) & (gate <= 1)).all(), name
+    assert (np.abs(tr.gates.get("candidate", tr.h)) <= 1).all()
+    assert (np.abs(tr.h) <= 1).all()  # tanh bounds h for all three cells (the GRU mixes two such values)
+
+
+def test_repr_is_short_and_names_the_shapes():
+    keras.utils.set_random_seed(0)
+    x = np.array([0.1, 0.2, 0.3], "float32").reshape(1, 3, 1)
+    text = repr(rnnviz.trace(keras.layers.LSTM(1), x))
+    assert "LSTM(units=1)" in text and "output (1, 3, 1), state_h (1, 1), state_c (1, 1)" in text
+    assert len(text.splitlines()) <= 5
+    bi = repr(rnnviz.trace(keras.layers.Bidirectional(keras.layers.GRU(2)), x))
+    assert "forward_h (1, 2), backward_h (1, 2)" in bi
