@@ -8,8 +8,14 @@ from ._quiet import import_keras as _import_keras
 
 _import_keras()
 
-from . import reference  # noqa: E402
+from . import quiz, reference  # noqa: E402
+from .explorer import Explorer, explore  # noqa: E402
+from .plot import plot_states  # noqa: E402
+from .table import ReturnsTable, returns_table  # noqa: E402
 from .trace import BidirectionalTrace, Trace, trace  # noqa: E402
 
-__all__ = ["BidirectionalTrace", "Trace", "reference", "trace"]
+__all__ = [
+    "BidirectionalTrace", "Explorer", "ReturnsTable", "Trace",
+    "explore", "plot_states", "quiz", "reference", "returns_table", "trace",
+]
 __version__ = "0.1.0"

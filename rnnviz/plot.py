@@ -1,0 +1,376 @@
+"""Draw h (and c) at every timestep, with what Keras returns for a pair of flags marked.
+
+A :class:`StatesView` draws a trace once: one panel per state (h, and c for an
+LSTM; both directions for a ``Bidirectional``), a line per unit (a heatmap when
+there are many units). :meth:`StatesView.update` then only moves the marks,
+labels and muted overlays for new ``return_sequences`` / ``return_state``
+values, so flipping a flag is a re-selection, not a recomputation. The
+explorer widget reuses the same view; :func:`plot_states` is the one-call
+static picture.
+
+How the marks read (none of them by colour alone):
+
+* returned values: a black frame with light hatching, and above the panel the
+  Keras name and shape, e.g. ``output (1, 3, 1)`` or ``state_c (1, 1)``;
+* the whole sequence (``return_sequences=True``): the frame spans every step;
+  the last step only: a thick frame around that step (for the backward half of
+  a ``Bidirectional`` layer, its last step is timestep 0);
+* values Keras does not return: faded behind a white veil, with the words
+  "not returned by Keras".
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import blended_transform_factory
+
+from . import _checks
+from .trace import BidirectionalTrace, Trace
+
+__all__ = ["StatesFigure", "StatesView", "plot_states"]
+
+#: Okabe & Ito's colour-blind-safe palette (black kept for the marks, yellow last: weak on white).
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+#: Up to this many units, one line per unit; above it, a heatmap (units x timesteps).
+MAX_LINES = len(OKABE_ITO)
+#: Text sizes, in points, chosen to stay legible on a projector.
+FONT = {"title": 18, "label": 16, "tick": 13, "mark": 15, "note": 13}
+
+MARK_EDGE = "#000000"
+HATCH_COLOUR = "#a6a6a6"
+MUTE_ALPHA = 0.78
+
+# Figure geometry in inches: fixed so that figure sizes (and notebook outputs) are deterministic.
+_WIDTH, _LEFT, _RIGHT = 12.0, 2.3, 2.0
+_TOP, _BOTTOM, _PANEL, _GAP = 2.0, 0.75, 1.6, 1.25
+_HEAD_X = 0.3
+
+_STATE_WORDS = {"h": "hidden state", "c": "cell state"}
+
+
+class StatesFigure(Figure):
+    """A Figure that shows itself as a PNG in Jupyter even when pyplot was never imported.
+
+    (IPython's inline backend only registers its PNG display for figures once pyplot is set up.)
+    """
+
+    def __repr__(self) -> str:  # "<Figure size 1200x720 with 2 Axes>", as for any Figure
+        return super().__repr__().replace(type(self).__name__, "Figure", 1)
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+
+@dataclass
+class _Panel:
+    """One axes: one state (h or c) of one direction, ``values`` ``(timesteps, units)`` in input order."""
+
+    state: str  # "h" or "c"
+    direction: str | None  # None, "forward" or "backward"
+    values: np.ndarray
+    ax: object = None
+    artists: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.state if self.direction is None else f"{self.direction} {self.state}"
+
+    @property
+    def last(self) -> int:
+        """The input timestep of the layer's final state: 0 for the backward direction."""
+        return 0 if self.direction == "backward" else self.values.shape[0] - 1
+
+
+class StatesView:
+    """A figure of h (and c) at every timestep that re-marks itself for new flags.
+
+    * ``trace``: a :class:`~rnnviz.Trace` (``h``, ``c`` ``(batch, timesteps, units)``) or a
+      :class:`~rnnviz.BidirectionalTrace`; only sample ``sample`` of the batch is drawn.
+    * ``figure``: a Figure to draw into (cleared and resized first), or ``None`` for a new one.
+
+    Arguments are trusted (check them at the public entry point). After construction,
+    :meth:`update` re-marks the view; :attr:`marks` and :attr:`labels` say what is marked.
+    """
+
+    def __init__(self, trace: Trace | BidirectionalTrace, sample: int = 0, figure: Figure | None = None,
+                 header: bool = True, dpi: float = 100):
+        self.trace = trace
+        self._top = _TOP if header else _TOP - 0.8
+        self.sample = sample
+        self.panels = _panels(trace, sample)
+        height = self._top + _BOTTOM + len(self.panels) * _PANEL + (len(self.panels) - 1) * _GAP
+        if figure is None:
+            figure = StatesFigure(figsize=(_WIDTH, height), dpi=dpi)
+            FigureCanvasAgg(figure)
+        else:
+            figure.clear()
+            figure.set_dpi(dpi)
+            figure.set_size_inches(_WIDTH, height, forward=True)
+        self.figure = figure
+        self.return_sequences: bool | None = None
+        self.return_state: bool | None = None
+        self.marks: dict[str, dict[str, tuple[int, int]]] = {}
+        self._background = None
+        self._frames: dict = {}
+        self._draw_static(height)
+        # What update() changes, in drawing order; the rest is a background rendered once (see render()).
+        self._dynamic = [a for p in self.panels for a in sorted(
+            [*p.artists.get("lines", []), *(v for k, v in p.artists.items() if k != "lines")],
+            key=lambda a: a.get_zorder())] + [self._header] * header
+
+    # -- drawing once -------------------------------------------------------------------------
+    def _draw_static(self, height: float) -> None:
+        fig, tr = self.figure, self.trace
+        units, steps = tr.units, tr.timesteps
+        width = _WIDTH - _LEFT - _RIGHT
+        what = f"Bidirectional({tr.kind}({units}))" if isinstance(tr, BidirectionalTrace) else f"{tr.kind}({units})"
+        fig.text(
+            _HEAD_X / _WIDTH, 1 - 0.25 / height,
+            f"{what} on x {tr.x.shape}: sample {self.sample} of {tr.batch}, every timestep",
+            fontsize=FONT["title"], fontweight="bold", va="top", ha="left",
+        )
+        self._header = fig.text(_HEAD_X / _WIDTH, 1 - 0.7 / height, "", fontsize=FONT["label"], va="top", ha="left",
+                                linespacing=1.5, visible=self._top == _TOP)
+        for i, panel in enumerate(self.panels):
+            bottom = height - self._top - (i + 1) * _PANEL - i * _GAP
+            ax = fig.add_axes((_LEFT / _WIDTH, bottom / height, width / _WIDTH, _PANEL / height))
+            panel.ax = ax
+            if units <= MAX_LINES:
+                self._draw_lines(panel, legend=i == 0)
+            else:
+                self._draw_heatmap(panel, bottom, height)
+            ax.set_xlim(-0.5, steps - 0.5)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=min(steps, 12)))
+            ax.tick_params(labelsize=FONT["tick"])
+            words = _STATE_WORDS[panel.state]
+            prefix = "" if panel.direction is None else f"{panel.direction} "
+            reads = f"\nreads t={steps - 1}\u2192{0}" if panel.direction == "backward" else ""
+            reads += "\n(y: unit)" if units > MAX_LINES else ""
+            ax.set_ylabel(f"{prefix}{panel.state}\n{words}{reads}", fontsize=FONT["label"], rotation=0,
+                          ha="right", va="center", labelpad=12)
+            if i == len(self.panels) - 1:
+                ax.set_xlabel("timestep t", fontsize=FONT["label"])
+            self._add_marks(panel)
+
+    def _draw_lines(self, panel: _Panel, legend: bool) -> None:
+        ax, values = panel.ax, panel.values
+        steps = np.arange(values.shape[0])
+        ax.axhline(0, color="#bbbbbb", lw=1, zorder=1)
+        panel.artists["lines"] = [
+            ax.plot(steps, values[:, u], color=OKABE_ITO[u], marker=MARKERS[u], markersize=9, lw=2.5,
+                    label=f"unit {u}", zorder=3)[0]
+            for u in range(values.shape[1])
+        ]
+        lo, hi = min(values.min(), 0.0), max(values.max(), 0.0)
+        pad = 0.15 * (hi - lo) if hi > lo else 0.1
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+        if legend:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=FONT["note"], frameon=False,
+                      handlelength=2.5, borderaxespad=0)
+
+    def _draw_heatmap(self, panel: _Panel, bottom: float, height: float) -> None:
+        ax, values = panel.ax, panel.values
+        steps, units = values.shape
+        top = float(np.abs(values).max()) or 1.0
+        image = ax.imshow(values.T, aspect="auto", origin="lower", cmap="PuOr_r", vmin=-top, vmax=top,
+                          extent=(-0.5, steps - 0.5, -0.5, units - 0.5), interpolation="nearest")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+        cax = self.figure.add_axes(((_WIDTH - _RIGHT + 0.25) / _WIDTH, bottom / height, 0.18 / _WIDTH, _PANEL / height))
+        bar = self.figure.colorbar(image, cax=cax)
+        bar.ax.tick_params(labelsize=FONT["tick"])
+        bar.set_label(f"value of {panel.state}", fontsize=FONT["note"])
+
+    def _add_marks(self, panel: _Panel) -> None:
+        ax = panel.ax
+        steps = panel.values.shape[0]
+        y0, y1 = ax.get_ylim()
+        span = dict(y=y0, height=y1 - y0)
+        above = blended_transform_factory(ax.transData, ax.transAxes)
+        art = panel.artists
+        art["mute_left"] = ax.add_patch(Rectangle((-0.5, span["y"]), 0, span["height"], facecolor="white",
+                                                  alpha=MUTE_ALPHA, edgecolor="none", zorder=5))
+        art["mute_right"] = ax.add_patch(Rectangle((-0.5, span["y"]), 0, span["height"], facecolor="white",
+                                                   alpha=MUTE_ALPHA, edgecolor="none", zorder=5))
+        art["sequence"] = ax.add_patch(Rectangle((-0.5, span["y"]), steps, span["height"], facecolor="none",
+                                                 edgecolor=MARK_EDGE, hatchcolor=HATCH_COLOUR, hatch="//",
+                                                 lw=2.5, zorder=2, clip_on=False))
+        art["step"] = ax.add_patch(Rectangle((panel.last - 0.5, span["y"]), 1, span["height"], facecolor="none",
+                                             edgecolor=MARK_EDGE, hatchcolor=HATCH_COLOUR, hatch="\\\\",
+                                             lw=5, zorder=2.5, clip_on=False))
+        art["label"] = ax.text(-0.5, 1.04, "", transform=above, fontsize=FONT["mark"], fontweight="bold",
+                               va="bottom", ha="left", clip_on=False)
+        art["note"] = ax.text(0, 0.5, "not returned by Keras", transform=above, fontsize=FONT["note"],
+                              style="italic", color="#333333", ha="center", va="center", zorder=8,
+                              bbox=dict(boxstyle="round,pad=0.3", facecolor="white", edgecolor="#666666",
+                                        linestyle="--"))
+
+    # -- fast redraw ---------------------------------------------------------------------------
+    def render(self) -> None:
+        """Bring the canvas's pixels up to date after :meth:`update`, fast.
+
+        The first call draws the figure once without the marks, lines and labels and keeps
+        that background; later calls paste it back and draw only those artists on top: the
+        same picture a full ``figure.canvas.draw()`` gives, in a fraction of the time. The
+        finished pixels of each flag combination are kept too, so flipping back is a paste.
+        """
+        canvas = self.figure.canvas
+        size = canvas.get_width_height()
+        if self._background is None or self._background[0] != size:
+            shown = [a.get_visible() for a in self._dynamic]
+            for artist in self._dynamic:
+                artist.set_visible(False)
+            canvas.draw()
+            self._background = (size, canvas.copy_from_bbox(self.figure.bbox))
+            self._frames = {}
+            for artist, visible in zip(self._dynamic, shown, strict=True):
+                artist.set_visible(visible)
+        key = (self.return_sequences, self.return_state)
+        if key in self._frames:
+            canvas.restore_region(self._frames[key])
+            return
+        canvas.restore_region(self._background[1])
+        for artist in self._dynamic:
+            self.figure.draw_artist(artist)
+        self._frames[key] = canvas.copy_from_bbox(self.figure.bbox)
+
+    # -- re-marking for new flags -------------------------------------------------------------
+    def update(self, return_sequences: bool = False, return_state: bool = False) -> None:
+        """Mark what Keras returns for these flags; nothing is recomputed or redrawn from scratch.
+
+        Only artists change; draw the canvas afterwards (:meth:`render`, or ``figure.canvas.draw()``).
+        """
+        self.return_sequences, self.return_state = return_sequences, return_state
+        returned = self.trace.returns(return_sequences, return_state)
+        shapes = {name: tuple(arr.shape) for name, arr in returned}
+        self.marks = {}
+        for panel in self.panels:
+            items = _panel_returns(self.trace, panel, return_sequences, return_state, shapes)
+            self.marks[panel.key] = {text: span for text, span in items}
+            self._mark(panel, items)
+        listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        self._header.set_text(
+            f"return_sequences={return_sequences}, return_state={return_state}   \u2192   "
+            f"Keras returns {len(shapes)} tensor{'s' if len(shapes) > 1 else ''}:\n{listed}"
+        )
+
+    def _mark(self, panel: _Panel, items: list[tuple[str, tuple[int, int]]]) -> None:
+        art, steps = panel.artists, panel.values.shape[0]
+        whole = any(span == (0, steps - 1) and steps > 1 for _, span in items)
+        step = any(span == (panel.last, panel.last) for _, span in items)
+        art["sequence"].set_visible(whole)
+        art["step"].set_visible(step)
+        if whole:
+            first, final = 0, steps - 1
+        elif step:
+            first = final = panel.last
+        else:
+            first, final = steps, steps - 1  # nothing returned: all muted
+        left_end = min(first, steps)
+        art["mute_left"].set_width(left_end)
+        art["mute_right"].set_x(final + 0.5)
+        art["mute_right"].set_width(max(steps - 1 - final, 0))
+        label, note = art["label"], art["note"]
+        if items:
+            label.set_text("Keras returns " + "\n+ ".join(text for text, _ in items))
+            forward_end = panel.direction != "backward" and step and not whole
+            label.set_horizontalalignment("right" if forward_end else "left")
+            label.set_x(steps - 0.5 if forward_end else -0.5)
+            label.set_color("#000000")
+        else:
+            label.set_text(f"Keras does not return {panel.state} here (return_state=True adds the last one)")
+            label.set_horizontalalignment("left")
+            label.set_x(-0.5)
+            label.set_color("#444444")
+        # The note sits in the middle of the larger muted stretch, or is hidden when nothing is muted.
+        stretches = [(-0.5, left_end), (final + 0.5, max(steps - 1 - final, 0))]
+        x, w = max(stretches, key=lambda s: s[1])
+        note.set_visible(w > 0)
+        note.set_x(x + w / 2)
+        note.set_text("not returned by Keras" if w >= 1.5 or steps <= 2 else "not\nreturned")
+
+
+def _panels(trace: Trace | BidirectionalTrace, sample: int) -> list[_Panel]:
+    if isinstance(trace, BidirectionalTrace):
+        out = []
+        for direction, tr in (("forward", trace.forward), ("backward", trace.backward)):
+            order = tr.input_steps.argsort()  # processed step -> input timestep order
+            out.append(_Panel("h", direction, tr.h[sample][order]))
+            if tr.c is not None:
+                out.append(_Panel("c", direction, tr.c[sample][order]))
+        return out
+    order = trace.input_steps.argsort()
+    panels = [_Panel("h", None, trace.h[sample][order])]
+    if trace.c is not None:
+        panels.append(_Panel("c", None, trace.c[sample][order]))
+    return panels
+
+
+def _panel_returns(trace, panel: _Panel, return_sequences: bool, return_state: bool,
+                   shapes: dict[str, tuple[int, ...]]) -> list[tuple[str, tuple[int, int]]]:
+    """``(label, (first, last) input timestep)`` for each returned tensor drawn from this panel."""
+    steps = panel.values.shape[0]
+    final = (panel.last, panel.last)
+    items = []
+    if panel.state == "h":
+        span = (0, steps - 1) if return_sequences else final
+        if panel.direction is None:
+            items.append((f"output {shapes['output']}", span))
+        elif "output" in shapes:
+            items.append((_merged_label(trace, panel.direction, shapes["output"]), span))
+        else:
+            name = f"{panel.direction}_output"
+            items.append((f"{name} {shapes[name]}", span))
+    if return_state:
+        name = f"state_{panel.state}" if panel.direction is None else f"{panel.direction}_{panel.state}"
+        items.append((f"{name} {shapes[name]}", final))
+    if len(items) == 2 and items[0][1] == items[1][1]:
+        items[1] = (f"{items[1][0]}  (the same numbers)", items[1][1])
+    elif len({span for _, span in items}) > 1:  # a sequence and a last step: say which is which
+        whole = "every step, in input order" if panel.direction == "backward" else "every step"
+        items = [(f"{text}  ({whole if span[0] != span[1] else 'last step'})", span) for text, span in items]
+    return items
+
+
+def _merged_label(trace: BidirectionalTrace, direction: str, shape: tuple[int, ...]) -> str:
+    """How one direction's h enters a Bidirectional layer's merged ``output``."""
+    if trace.merge_mode == "concat":
+        return f"{'first' if direction == 'forward' else 'second'} half of output {shape}"
+    how = {"sum": "forward + backward", "mul": "forward \u00d7 backward", "ave": "mean of both directions"}
+    return f"output {shape} = {how[trace.merge_mode]}"
+
+
+def plot_states(
+    trace: Trace | BidirectionalTrace,
+    return_sequences: bool = False,
+    return_state: bool = False,
+    sample: int = 0,
+) -> Figure:
+    """Draw h (and c for an LSTM) at every timestep, marking what Keras returns for these flags.
+
+    * ``trace``: from :func:`rnnviz.trace`; ``h`` and ``c`` are ``(batch, timesteps, units)``.
+      A :class:`~rnnviz.BidirectionalTrace` shows both directions, in input order.
+    * ``return_sequences``, ``return_state``: the flags to mark.
+    * ``sample``: which sample of the batch to draw (``0`` to ``batch - 1``; ``-1`` is the last).
+
+    Returns a :class:`matplotlib.figure.Figure`, 12 inches wide. Each returned tensor is labelled
+    with its Keras name and shape, e.g. ``output (1, 3, 1)``, ``state_h (1, 1)``, ``state_c (1, 1)``;
+    the values Keras does not return stay visible but muted.
+    """
+    trace = _checks.traced(trace, "trace")
+    return_sequences = _checks.flag(return_sequences, "return_sequences")
+    return_state = _checks.flag(return_state, "return_state")
+    sample = _checks.sample(sample, trace.batch)
+    view = StatesView(trace, sample)
+    view.update(return_sequences, return_state)
+    return view.figure

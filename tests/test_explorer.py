@@ -1,0 +1,169 @@
+"""The explorer, driven headless: set control values, check the figure, the marks and the code."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import rnnviz
+from rnnviz.explorer import Explorer
+
+CONTROLS = {"cell", "return_sequences", "return_state", "units", "timesteps", "features", "batch", "seed",
+            "bidirectional", "sample"}
+
+
+def _texts(fig) -> str:
+    return "\n".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text") and a.get_visible()))
+
+
+def _shapes_shown(ex: Explorer) -> None:
+    """Every tensor Keras returns for the current flags appears, with its shape, in figure and code."""
+    s = ex.settings
+    text = _texts(ex.figure)
+    for name, arr in ex.trace.returns(s["return_sequences"], s["return_state"]):
+        assert f"{name} {tuple(arr.shape)}" in text
+        assert str(tuple(arr.shape)) in ex.code
+
+
+def test_controls_and_first_picture():
+    ex = rnnviz.explore(canvas="image")
+    assert CONTROLS <= set(ex.controls)
+    assert ex.controls["cell"].value == "LSTM" and ex.trace.h.shape == (1, 3, 2)
+    assert ex.code.splitlines()[2] == "output = LSTM(2)(x)"
+    assert ex._picture.value[:8] == b"\x89PNG\r\n\x1a\n"
+    _shapes_shown(ex)
+
+
+def test_flag_toggle_remarks_without_retracing_or_new_figure():
+    ex = rnnviz.explore(units=3, timesteps=4, canvas="image")
+    figure, trace_before, axes_before = ex.figure, ex.trace, list(ex.figure.axes)
+    png_before = ex._picture.value
+    ex.controls["return_sequences"].value = True
+    assert ex.figure is figure and ex.trace is trace_before and ex.figure.axes == axes_before
+    assert ex._picture.value != png_before
+    assert set(ex.view.marks["h"].values()) == {(0, 3)}
+    assert ex.code.splitlines()[2] == "seq = LSTM(3, return_sequences=True)(x)"
+    ex.controls["return_state"].value = True
+    assert ex.code.splitlines()[2] == "seq, state_h, state_c = LSTM(3, return_sequences=True, return_state=True)(x)"
+    assert list(ex.view.marks["c"].values()) == [(3, 3)]
+    _shapes_shown(ex)
+    ex.controls["return_sequences"].value = False
+    assert ex.code.splitlines()[2] == "output, state_h, state_c = LSTM(3, return_state=True)(x)"
+    _shapes_shown(ex)
+
+
+def test_code_runs_in_keras_and_gives_the_shapes_it_claims():
+    ex = rnnviz.explore(cell="GRU", units=3, timesteps=5, features=2, batch=2, seed=4, canvas="image")
+    for rs, rst in [(False, False), (True, False), (False, True), (True, True)]:
+        ex.controls["return_sequences"].value, ex.controls["return_state"].value = rs, rst
+        namespace = {"np": np}
+        exec(ex.code, namespace)  # noqa: S102  (our own generated line)
+        for var, (name, arr) in zip(_unpacked(ex.code), ex.trace.returns(rs, rst), strict=True):
+            assert tuple(namespace[var].shape) == arr.shape, (var, name)
+        np.testing.assert_allclose(namespace["x"], ex.trace.x)
+
+
+def _unpacked(code: str) -> list[str]:
+    return [v.strip() for v in code.splitlines()[2].split("=")[0].split(",")]
+
+
+def test_size_change_retraces_from_a_cached_layer():
+    ex = rnnviz.explore(units=2, canvas="image")
+    first_layer = ex.layer
+    ex.controls["units"].value = 4
+    assert ex.trace.h.shape == (1, 3, 4) and ex.layer is not first_layer
+    ex.controls["units"].value = 2
+    assert ex.layer is first_layer  # back to the first settings: the same layer, not a new one
+    ex.controls["timesteps"].value = 6  # timesteps do not change the weights: same layer
+    assert ex.layer is first_layer and ex.trace.h.shape == (1, 6, 2)
+    ex.controls["cell"].value = "SimpleRNN"
+    assert ex.trace.kind == "SimpleRNN" and len(ex.figure.axes) == 1
+    assert "state_c" not in _texts(ex.figure)
+    _shapes_shown(ex)
+
+
+def test_trace_equals_keras_for_the_generated_layer():
+    ex = rnnviz.explore(cell="LSTM", units=2, timesteps=4, features=3, batch=2, canvas="image")
+    ex.controls["return_sequences"].value = True
+    keras_seq = np.asarray(ex.layer(ex.trace.x))  # the layer's own flags are False: last h only
+    np.testing.assert_allclose(keras_seq, ex.trace.h[:, -1], atol=1e-5)
+
+
+def test_bidirectional_toggle_and_code():
+    ex = rnnviz.explore(canvas="image")
+    ex.controls["bidirectional"].value = True
+    ex.controls["return_state"].value = True
+    assert [p.key for p in ex.view.panels] == ["forward h", "forward c", "backward h", "backward c"]
+    assert _unpacked(ex.code) == ["output", "forward_h", "forward_c", "backward_h", "backward_c"]
+    assert "Bidirectional(LSTM(2, return_state=True))" in ex.code
+    assert list(ex.view.marks["backward h"].values()) == [(0, 0), (0, 0)]  # output half and backward_h at t=0
+    _shapes_shown(ex)
+
+
+def test_batch_and_sample_controls():
+    ex = rnnviz.explore(batch=1, canvas="image")
+    assert ex.controls["sample"].disabled
+    ex.controls["batch"].value = 3
+    assert ex.controls["sample"].max == 2 and not ex.controls["sample"].disabled
+    ex.controls["sample"].value = 2
+    assert ex.view.sample == 2 and "sample 2 of 3" in _texts(ex.figure)
+    ex.controls["batch"].value = 2  # the slider clamps the sample into range
+    assert ex.controls["sample"].value == 1 and ex.view.sample == 1
+
+
+def test_starts_from_the_learners_layer_and_x():
+    keras.utils.set_random_seed(0)
+    layer = keras.layers.GRU(3, return_sequences=True)
+    x = np.random.default_rng(0).normal(size=(2, 5, 4)).astype("float32")
+    ex = rnnviz.explore(layer=layer, x=x, canvas="image")
+    s = ex.settings
+    assert (s["cell"], s["units"], s["batch"], s["timesteps"], s["features"]) == ("GRU", 3, 2, 5, 4)
+    assert s["return_sequences"] is True and s["return_state"] is False  # taken from the layer
+    assert ex.layer is layer
+    np.testing.assert_allclose(np.asarray(layer(x)), ex.trace.h, atol=1e-5)  # the learner's own numbers
+    assert "# x: your input" in ex.code
+    ex.controls["timesteps"].value = 3  # other sizes: generated x, the same layer
+    assert ex.layer is layer and ex.trace.x.shape == (2, 3, 4)
+
+
+def test_display_bundle_has_the_widget_and_a_png_fallback():
+    ex = rnnviz.explore(canvas="image")
+    bundle = ex._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "image/png" in bundle and bundle["text/plain"].startswith("Explorer of LSTM(2)")
+
+
+def test_ipympl_canvas_mode_headless():
+    pytest.importorskip("ipympl")
+    ex = rnnviz.explore(canvas="ipympl")
+    ex.controls["return_state"].value = True
+    assert type(ex.figure.canvas).__name__ == "Canvas"
+    assert ex.figure.canvas._data_url.startswith("data:image/png;base64,")  # what static exports show
+    _shapes_shown(ex)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"cell": "LSTMs"}, ValueError, "cell: expected one of 'LSTM', 'GRU', 'SimpleRNN', got 'LSTMs'"),
+        ({"units": 0}, ValueError, "units: expected a whole number from 1 to 32, got 0"),
+        ({"timesteps": 2.5}, TypeError, "timesteps: expected a whole number"),
+        ({"batch": 100}, ValueError, "batch: expected a whole number from 1 to 8"),
+        ({"return_state": "True"}, TypeError, "return_state: expected True or False"),
+        ({"sample": 1}, ValueError, r"sample: expected an index into the batch of 1 sample \(0 to 0\), got 1"),
+        ({"seed": -1}, ValueError, "seed: expected a whole number from 0"),
+        ({"canvas": "svg"}, ValueError, "canvas: expected one of 'auto', 'ipympl', 'image'"),
+        ({"layer": "LSTM"}, TypeError, "layer: expected a Keras LSTM, GRU or SimpleRNN"),
+        ({"x": np.zeros((3, 1))}, ValueError, r"x: expected a 3-D array"),
+        ({"x": np.zeros((1, 3, 2)), "timesteps": 4}, ValueError, "timesteps: you passed timesteps=4, but x has"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        rnnviz.explore(**kwargs)
+
+
+def test_layer_and_units_that_disagree():
+    with pytest.raises(ValueError, match="units: you passed units=5, but the layer has units = 2"):
+        rnnviz.explore(layer=keras.layers.LSTM(2), units=5)
