@@ -254,11 +254,15 @@ def _run(layer, kind: str, x: np.ndarray, states, mask) -> Trace:
 
 
 def _numpy_activation(fn):
-    """The NumPy twin of a Keras activation function, found by name; else Keras's own, wrapped."""
-    name = getattr(fn, "__name__", None)
-    if name in reference.ACTIVATIONS:
-        return reference.ACTIVATIONS[name]
+    """The NumPy twin of a Keras activation function; any other function is wrapped and called as is.
+
+    Only Keras's own functions are swapped for their twins: a learner's function that merely
+    shares a name (say a ``hard_sigmoid`` of their own) keeps its own maths.
+    """
     keras = import_keras()
+    name = getattr(fn, "__name__", None)
+    if name in reference.ACTIVATIONS and getattr(keras.activations, name, None) is fn:
+        return reference.ACTIVATIONS[name]
     return lambda a: keras.ops.convert_to_numpy(fn(a)).astype(np.float32)
 
 

@@ -137,6 +137,17 @@ def test_stateful_layer_continues_from_its_stored_states():
     np.testing.assert_allclose(tr.h, np.asarray(layer(x)), atol=TOL, rtol=0)
 
 
+def test_a_custom_activation_keeps_its_own_maths_even_under_a_keras_name():
+    def hard_sigmoid(a):  # Keras 2's line under Keras 3's name: it must not be swapped for Keras 3's
+        return keras.ops.clip(0.2 * a + 0.5, 0.0, 1.0)
+
+    keras.utils.set_random_seed(0)
+    layer = keras.layers.LSTM(2, recurrent_activation=hard_sigmoid, return_sequences=True)
+    x = _data(1, 3, 1)
+    # Called directly: a config round trip would turn the function back into Keras's by its name.
+    np.testing.assert_allclose(rnnviz.trace(layer, x).h, np.asarray(layer(x)), atol=TOL, rtol=0)
+
+
 def test_unbuilt_layer_is_built_for_x():
     keras.utils.set_random_seed(9)
     layer = keras.layers.GRU(2)
