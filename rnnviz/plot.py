@@ -78,6 +78,7 @@ class _Panel:
     state: str  # "h" or "c"
     direction: str | None  # None, "forward" or "backward"
     values: np.ndarray
+    backwards: bool = False  # the layer read the input last step first (go_backwards)
     ax: object = None
     artists: dict = field(default_factory=dict)
 
@@ -87,8 +88,8 @@ class _Panel:
 
     @property
     def last(self) -> int:
-        """The input timestep of the layer's final state: 0 for the backward direction."""
-        return 0 if self.direction == "backward" else self.values.shape[0] - 1
+        """The input timestep of the layer's final state: 0 for a layer that reads backwards."""
+        return 0 if self.backwards else self.values.shape[0] - 1
 
 
 class StatesView:
@@ -154,7 +155,7 @@ class StatesView:
             ax.tick_params(labelsize=FONT["tick"])
             words = _STATE_WORDS[panel.state]
             prefix = "" if panel.direction is None else f"{panel.direction} "
-            reads = f"\nreads t={steps - 1}\u2192{0}" if panel.direction == "backward" else ""
+            reads = f"\nreads t={steps - 1}\u2192{0}" if panel.backwards else ""
             reads += "\n(y: unit)" if units > MAX_LINES else ""
             ax.set_ylabel(f"{prefix}{panel.state}\n{words}{reads}", fontsize=FONT["label"], rotation=0,
                           ha="right", va="center", labelpad=12)
@@ -283,7 +284,7 @@ class StatesView:
         label, note = art["label"], art["note"]
         if items:
             label.set_text("Keras returns " + "\n+ ".join(text for text, _ in items))
-            forward_end = panel.direction != "backward" and step and not whole
+            forward_end = not panel.backwards and step and not whole
             label.set_horizontalalignment("right" if forward_end else "left")
             label.set_x(steps - 0.5 if forward_end else -0.5)
             label.set_color("#000000")
@@ -305,14 +306,14 @@ def _panels(trace: Trace | BidirectionalTrace, sample: int) -> list[_Panel]:
         out = []
         for direction, tr in (("forward", trace.forward), ("backward", trace.backward)):
             order = tr.input_steps.argsort()  # processed step -> input timestep order
-            out.append(_Panel("h", direction, tr.h[sample][order]))
+            out.append(_Panel("h", direction, tr.h[sample][order], tr.go_backwards))
             if tr.c is not None:
-                out.append(_Panel("c", direction, tr.c[sample][order]))
+                out.append(_Panel("c", direction, tr.c[sample][order], tr.go_backwards))
         return out
     order = trace.input_steps.argsort()
-    panels = [_Panel("h", None, trace.h[sample][order])]
+    panels = [_Panel("h", None, trace.h[sample][order], trace.go_backwards)]
     if trace.c is not None:
-        panels.append(_Panel("c", None, trace.c[sample][order]))
+        panels.append(_Panel("c", None, trace.c[sample][order], trace.go_backwards))
     return panels
 
 
@@ -337,8 +338,14 @@ def _panel_returns(trace, panel: _Panel, return_sequences: bool, return_state: b
     if len(items) == 2 and items[0][1] == items[1][1]:
         items[1] = (f"{items[1][0]}  (the same numbers)", items[1][1])
     elif len({span for _, span in items}) > 1:  # a sequence and a last step: say which is which
-        whole = "every step, in input order" if panel.direction == "backward" else "every step"
-        items = [(f"{text}  ({whole if span[0] != span[1] else 'last step'})", span) for text, span in items]
+        if panel.direction == "backward":
+            whole = "every step, in input order"  # Bidirectional flips the backward sequence back
+        elif panel.backwards:
+            whole = "every step, listed t=T-1 first"  # a go_backwards layer keeps its reading order
+        else:
+            whole = "every step"
+        last = "last step read: t=0" if panel.backwards else "last step"
+        items = [(f"{text}  ({whole if span[0] != span[1] else last})", span) for text, span in items]
     return items
 
 

@@ -182,3 +182,16 @@ def test_bad_flags_are_clear_errors():
         rnnviz.plot_states(tr, return_sequences="yes")
     with pytest.raises(TypeError, match="return_state: expected True or False, got 1"):
         rnnviz.plot_states(tr, return_state=1)
+
+
+def test_a_go_backwards_layer_marks_its_final_state_at_timestep_0():
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(1, 5, 2)).astype("float32")
+    tr = rnnviz.trace(keras.layers.LSTM(2, go_backwards=True), x)
+    view = StatesView(tr)
+    view.update(return_sequences=True, return_state=True)
+    assert view.marks["h"]["state_h (1, 2)  (last step read: t=0)"] == (0, 0)
+    assert view.marks["c"]["state_c (1, 2)"] == (0, 0)
+    # The final state is the state after reading x[:, 0]: the last row Keras lists.
+    np.testing.assert_array_equal(tr.final_states()[0], tr.h[:, -1])
+    assert tr.input_steps[-1] == 0
