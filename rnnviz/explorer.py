@@ -156,7 +156,8 @@ class Explorer:
         self.figure = Figure(dpi=100)
         self.controls = _make_controls(settings)
         self.code = ""
-        self._code_box = widgets.HTML(layout=widgets.Layout(min_width="560px"))
+        # The code box takes the room beside the controls, and wraps below them where there is none.
+        self._code_box = widgets.HTML(layout=widgets.Layout(min_width="0", flex="1 1 420px"))
         self._picture = self._make_picture()
         self.trace: Trace | BidirectionalTrace | None = None
         self.layer = None
@@ -170,19 +171,23 @@ class Explorer:
             self.controls[name].observe(self._on_size, names="value")
         self.controls["sample"].observe(self._on_sample, names="value")
         c = self.controls
+        panel = widgets.VBox([
+            widgets.HBox([c["cell"], c["bidirectional"]]),
+            c["return_sequences"], c["return_state"],
+            widgets.HBox([c["units"], c["timesteps"]]),
+            widgets.HBox([c["features"], c["batch"]]),
+            widgets.HBox([c["sample"], c["seed"]]),
+        ], layout=widgets.Layout(flex="0 0 auto"))
         self.widget = widgets.VBox([
-            widgets.HBox([
-                widgets.VBox([
-                    widgets.HBox([c["cell"], c["bidirectional"]]),
-                    c["return_sequences"], c["return_state"],
-                    widgets.HBox([c["units"], c["timesteps"]]),
-                    widgets.HBox([c["features"], c["batch"]]),
-                    widgets.HBox([c["sample"], c["seed"]]),
-                ]),
-                self._code_box,
-            ]),
+            widgets.HBox([panel, self._code_box], layout=widgets.Layout(flex_flow="row wrap")),
             self._picture,
         ])
+        # Stable names for styling and for the browser tests to find the parts by.
+        self.widget.add_class("rnnviz-explorer")
+        c["return_sequences"].add_class("rnnviz-return-sequences")
+        c["return_state"].add_class("rnnviz-return-state")
+        self._picture.add_class("rnnviz-figure")
+        self._code_box.add_class("rnnviz-code")
 
     # -- settings ------------------------------------------------------------------------------
     @property
@@ -245,8 +250,9 @@ class Explorer:
 
     def _redraw(self) -> None:
         s = self.settings
-        # No header in the figure: the code beside it lists the flags and shapes. 80 dpi: 960 px wide.
-        self.view = StatesView(self.trace, s["sample"], figure=self.figure, header=False, dpi=80)
+        # No header in the figure: the code beside it lists the flags and shapes. 66 dpi makes it
+        # 792 px wide, so it fits JupyterLab's output area beside the file browser in a 1280 px window.
+        self.view = StatesView(self.trace, s["sample"], figure=self.figure, header=False, dpi=66)
         self._pngs = {}
         self.view.update(s["return_sequences"], s["return_state"])
         self._write_code()
@@ -257,7 +263,8 @@ class Explorer:
         self.code = keras_line(self.trace, s["return_sequences"], s["return_state"], s["seed"], self._x_is_own)
         self._code_box.value = (
             "<div style='font-size:15px'><b>The Keras line for these settings</b></div>"
-            f"<pre style='font-size:15px; line-height:1.4; margin:4px 0'>{html.escape(self.code)}</pre>"
+            "<pre style='font-family:monospace; white-space:pre; overflow-x:auto; font-size:15px; "
+            f"line-height:1.4; margin:4px 0'>{html.escape(self.code)}</pre>"
         )
 
     # -- the picture ---------------------------------------------------------------------------
