@@ -164,6 +164,16 @@ def _lab_settings(settings: Path) -> None:
 
 
 @contextlib.contextmanager
+def _running(server: Server, timeout: float):
+    """Wait (bounded) for ``server`` to answer, and stop it afterwards whatever happens."""
+    try:
+        server.wait_ready(timeout)
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
 def jupyterlab(notebooks: list[str], timeout: float = 60):
     """JupyterLab serving a temp copy of ``notebooks``; yields the running :class:`Server`."""
     with tempfile.TemporaryDirectory(prefix="rnnviz-lab-") as tmp:
@@ -189,12 +199,8 @@ def jupyterlab(notebooks: list[str], timeout: float = 60):
         ]
         if os.geteuid() == 0:  # containers and CI run as root; Jupyter refuses that unless told
             argv.append("--allow-root")
-        server = Server(argv, port, token, workdir, _base_env(workdir), "/api/status")
-        try:
-            server.wait_ready(timeout)
+        with _running(Server(argv, port, token, workdir, _base_env(workdir), "/api/status"), timeout) as server:
             yield server
-        finally:
-            server.stop()
 
 
 @contextlib.contextmanager
@@ -219,12 +225,8 @@ def voila(target: str, extra_notebooks: list[str] = (), timeout: float = 60):
             f"--token={token}",
             "--show_tracebacks=True",
         ]
-        server = Server(argv, port, token, workdir, _base_env(workdir), None)
-        try:
-            server.wait_ready(timeout)
+        with _running(Server(argv, port, token, workdir, _base_env(workdir), None), timeout) as server:
             yield server
-        finally:
-            server.stop()
 
 
 @contextlib.contextmanager
