@@ -39,6 +39,7 @@ def test_notebook_is_stored_executed_and_clean(path):
     assert counts == list(range(1, len(code) + 1)), "run top to bottom in a fresh kernel"
     for i, cell in enumerate(code):
         source = "".join(cell["source"])
+        assert "execution" not in cell["metadata"], f"cell {i}: execution timestamps (use scripts/execute_notebooks.py)"
         for out in cell.get("outputs", []):
             # Pictures are base64: any short word can occur in them by chance, so read only text.
             data = {k: v for k, v in out.get("data", {}).items() if not k.startswith("image/")}
