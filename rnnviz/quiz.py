@@ -351,7 +351,9 @@ class ShapeQuiz:
             "bidirectional": w.Checkbox(value=flags["bidirectional"], description="inside Bidirectional"),
             "return_sequences": w.Checkbox(value=flags["return_sequences"], description="return_sequences"),
             "return_state": w.Checkbox(value=flags["return_state"], description="return_state"),
-            "count": w.BoundedIntText(value=1, min=1, max=9, description="how many:"),
+            # 0 = "not given": the count is then read from the shapes typed, so a learner who types
+            # every shape right is never marked wrong for leaving this box alone.
+            "count": w.BoundedIntText(value=0, min=0, max=9, description="how many:"),
             "shapes": w.Text(value="", placeholder="e.g. (1, 3, 2), (1, 2)", description="shapes:"),
         }
         self.controls["bidirectional"].layout.display = None if allow_bidirectional else "none"
@@ -402,7 +404,7 @@ class ShapeQuiz:
     def predict(self, count: int, shapes) -> ShapeQuiz:
         """Type a prediction: ``count`` tensors with ``shapes`` (a list of tuples, or text
         such as ``"(1, 3, 2), (1, 2)"``); returns ``self``."""
-        self.controls["count"].value = _checks.integer(count, "count", 1, 9)
+        self.controls["count"].value = _checks.integer(count, "count", 0, 9)
         if not isinstance(shapes, str):
             try:
                 shapes = ", ".join(str(tuple(int(n) for n in s)) for s in shapes)
@@ -430,13 +432,16 @@ class ShapeQuiz:
             self._show("Type the shapes too, one tuple per tensor in order, e.g. (1, 3, 2), (1, 2).", False)
             return False
         problems = []
+        if count == 0:  # the box left alone: the shapes typed say how many
+            count = len(typed)
         if count != len(right):
             problems.append(
                 f"you said {count} tensor{'s' if count != 1 else ''}; that is not how many come back. "
                 + self._count_hint()
             )
         if len(typed) != count:
-            problems.append(f"you typed {len(typed)} shape{'s' if len(typed) != 1 else ''} for {count} tensors.")
+            problems.append(f"You typed {len(typed)} shape{'s' if len(typed) != 1 else ''} "
+                            f"for {count} tensor{'s' if count != 1 else ''}.")
         elif count == len(right):
             wrong = [i for i, (a, e) in enumerate(zip(typed, shapes, strict=True)) if a != e]
             for i in wrong[:2]:
@@ -471,7 +476,7 @@ class ShapeQuiz:
             return_state=bool(self._rng.integers(0, 2)),
         )
         c["shapes"].value = ""
-        c["count"].value = 1
+        c["count"].value = 0
         return self
 
     @property

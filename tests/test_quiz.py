@@ -306,3 +306,14 @@ def test_returns_table_rejects_unknown_cells():
         rnnviz.returns_table(cells=("LSTM", "Transformer"))
     with pytest.raises(ValueError, match="layer"):
         rnnviz.returns_table(cells="GRU").lookup("LSTM", False, False)
+
+
+def test_shape_quiz_takes_the_count_from_the_shapes_when_the_box_is_left_alone():
+    quiz = ShapeQuiz("LSTM", units=4, timesteps=5, batch=2, return_state=True)
+    assert quiz.controls["count"].value == 0  # nothing typed in "how many:" yet
+    right = ", ".join(str(shape) for _, shape in quiz.answer())  # traced from the layer, not typed here
+    quiz.controls["shapes"].value = right
+    assert quiz.check(), quiz.feedback
+    quiz.controls["count"].value = 1  # a count typed in, and wrong: then it is judged
+    assert not quiz.check()
+    assert "You typed 3 shapes for 1 tensor." in quiz.feedback
