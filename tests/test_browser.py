@@ -135,6 +135,17 @@ FLIP_CHANGES_AT_LEAST = 0.005
 BACK_CHANGES_AT_MOST = 0.0005
 
 
+def turn_on(page, name: str, flags: tuple[bool, bool], before: bytes) -> bytes:
+    """Switch flag ``name`` on; the text must follow ``flags`` and the figure must change. Returns its pixels."""
+    flip(page, name)
+    assert bh.flag_is_on(page, name)
+    check_text_follows_flags(bh.code_text(page), *flags)
+    after = bh.figure_pixels(page)
+    changed = bh.changed_fraction(before, after)
+    assert changed > FLIP_CHANGES_AT_LEAST, f"{name} on changed only {changed:.2%} of the figure's pixels"
+    return after
+
+
 def drive_flags(page) -> bytes:
     """Flip the flags as a learner would and check the page after each flip; return a PNG of the explorer."""
     assert not bh.flag_is_on(page, "return_sequences") and not bh.flag_is_on(page, "return_state"), (
@@ -143,19 +154,8 @@ def drive_flags(page) -> bytes:
     check_text_follows_flags(bh.code_text(page), False, False)
     start = bh.figure_pixels(page)
 
-    flip(page, "return_state")
-    assert bh.flag_is_on(page, "return_state")
-    check_text_follows_flags(bh.code_text(page), False, True)
-    with_state = bh.figure_pixels(page)
-    changed = bh.changed_fraction(start, with_state)
-    assert changed > FLIP_CHANGES_AT_LEAST, f"return_state on changed only {changed:.2%} of the figure's pixels"
-
-    flip(page, "return_sequences")
-    assert bh.flag_is_on(page, "return_sequences")
-    check_text_follows_flags(bh.code_text(page), True, True)
-    both = bh.figure_pixels(page)
-    changed = bh.changed_fraction(with_state, both)
-    assert changed > FLIP_CHANGES_AT_LEAST, f"return_sequences on changed only {changed:.2%} of the figure's pixels"
+    with_state = turn_on(page, "return_state", (False, True), start)
+    turn_on(page, "return_sequences", (True, True), with_state)
     page.mouse.move(0, 0)  # no hover or focus ring in the picture
     page.evaluate("() => document.activeElement && document.activeElement.blur()")
     picture = bh.explorer_picture(page)
