@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _checks
+from .trace import SUPPORTED_KINDS
 
 __all__ = ["MultipleChoice", "ShapeQuiz", "check"]
 
@@ -292,7 +293,7 @@ def _escape(text: str) -> str:
 
 # --------------------------------------------------------------------------- ShapeQuiz
 
-CELLS = ("LSTM", "GRU", "SimpleRNN")
+CELLS = SUPPORTED_KINDS  # the cells the quiz asks about: every kind rnnviz traces
 
 
 class ShapeQuiz:

@@ -12,11 +12,11 @@ import numpy as np
 
 from . import _checks
 from ._quiet import import_keras
-from .trace import trace
+from .trace import SUPPORTED_KINDS, trace
 
 __all__ = ["ReturnsTable", "returns_table"]
 
-CELLS = ("LSTM", "GRU", "SimpleRNN")
+CELLS = SUPPORTED_KINDS
 FLAGS = ((False, False), (True, False), (False, True), (True, True))
 
 
