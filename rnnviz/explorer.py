@@ -1,21 +1,27 @@
 """The explorer widget: flip return_sequences / return_state and watch h and c, with shapes.
 
-:func:`explore` returns an :class:`Explorer`: controls (ipywidgets) above, the Keras
-line for the current settings with the shape of every returned tensor, and the
-figure of :mod:`rnnviz.plot` below. Flipping a flag never runs a model: the trace
-is computed once and the existing figure is only re-marked. Changing a size, the
-cell kind or the seed traces again, from a layer kept in a cache keyed by its
-configuration, so going back to an earlier setting is instant too.
+:func:`explore` returns an :class:`Explorer`: controls (ipywidgets) beside the Keras code
+for the current settings, with the shape of every returned tensor, and the figure of
+:mod:`rnnviz.plot` below. Flipping a flag never runs a model: the trace is computed
+once and the existing figure is only re-marked. Changing a size, the cell kind or the
+seed traces again, from a layer kept in a cache keyed by its configuration, so going
+back to an earlier setting is instant too.
 
 The figure is a live ipympl canvas inside a Jupyter kernel, and a PNG in an
-``ipywidgets.Image`` elsewhere (or with ``canvas="image"``), so static HTML
-exports still show a picture.
+``ipywidgets.Image`` elsewhere (or with ``canvas="image"``). The live canvas has ONE
+size for every setting and is sent as whole frames only: ipympl's page side keeps a
+single image and drops a frame when the next arrives before it has decoded; a dropped
+whole frame is harmless, but a dropped frame under a *difference* frame, or a
+difference frame painted onto a canvas just cleared by a resize, left a garbled figure
+(axes without their ticks and titles) until the next full redraw. See :class:`_LiveCanvas`.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import io
+import threading
 from collections import OrderedDict
 
 import ipywidgets as widgets
@@ -25,6 +31,7 @@ from matplotlib.figure import Figure
 
 from . import _checks
 from .plot import StatesView
+from .snippet import keras_snippet, make_layer
 from .trace import SUPPORTED_KINDS, BidirectionalTrace, Trace, layer_kind, trace
 
 __all__ = ["Explorer", "explore"]
@@ -33,6 +40,10 @@ __all__ = ["Explorer", "explore"]
 LIMITS = {"units": (1, 32), "timesteps": (1, 24), "features": (1, 8), "batch": (1, 8), "seed": (0, 1_000_000)}
 DEFAULTS = {"units": 2, "timesteps": 3, "features": 1, "batch": 1}
 CANVASES = ("auto", "ipympl", "image")
+#: The figure's one size (inches) and resolution, for every cell, size and flag: 898 x 409 px, which
+#: fits JupyterLab's output area beside the file browser at 1366 x 768, under the controls.
+FIGURE_SIZE = (13.6, 6.2)
+FIGURE_DPI = 66
 _CACHE_SIZE = 32
 
 
@@ -138,9 +149,12 @@ class Explorer:
     """Widgets over one :class:`~rnnviz.plot.StatesView`; build it with :func:`explore`.
 
     * ``controls``: ``{"cell", "bidirectional", "return_sequences", "return_state", "units",
-      "timesteps", "features", "batch", "sample", "seed"}`` -> ipywidgets; set ``.value`` to drive it.
-    * ``figure``: the one Figure it draws into (the same object for its whole life).
-    * ``code``: the Keras line for the current settings, with each returned tensor's shape.
+      "timesteps", "features", "batch", "sample", "seed", "reset"}`` -> ipywidgets; set ``.value``
+      to drive it (``controls["reset"].click()`` brings back the starting settings).
+    * ``figure``: the one Figure it draws into (the same object, and the same size, for its whole life).
+    * ``code``: a complete Keras snippet for the current settings (imports, seed, ``x``, the layer, the
+      call) that recreates the drawn numbers when pasted into a new notebook, with each returned
+      tensor's shape; ``notice``: what the explorer warns about now ("" when all is as asked).
     * ``trace``: the current :class:`~rnnviz.Trace` / :class:`~rnnviz.BidirectionalTrace`
       (``h``, ``c`` ``(batch, timesteps, units)``); ``layer``: the Keras layer it came from.
     * ``widget``: the whole ipywidgets box that is displayed.
@@ -148,16 +162,22 @@ class Explorer:
 
     def __init__(self, settings: dict, own_layer=None, own_x: np.ndarray | None = None, canvas: str = "image"):
         self._own_x = own_x
+        self._own_layer = own_layer
+        self._start = dict(settings)
         self._layers: OrderedDict = OrderedDict()
         self._traces: OrderedDict = OrderedDict()
         if own_layer is not None:
             self._layers[self._layer_key(settings)] = own_layer
         self._canvas_kind = canvas
-        self.figure = Figure(dpi=100)
+        # ipykernel 7 handles comm messages on more than one thread: one lock keeps a control's change and the
+        # live canvas's own redraws (its page asks for them) from drawing into the same pixels at once.
+        self._lock = threading.RLock()
+        self.figure = Figure(figsize=FIGURE_SIZE, dpi=FIGURE_DPI)
         self.controls = _make_controls(settings)
         self.code = ""
-        # The code box takes the room beside the controls, and wraps below them where there is none.
-        self._code_box = widgets.HTML(layout=widgets.Layout(min_width="0", flex="1 1 420px"))
+        self.notice = ""
+        self._code_box = widgets.HTML(layout=widgets.Layout(min_width="0", flex="1 1 360px", margin="0 0 0 12px"))
+        self._notice_box = widgets.HTML(layout=widgets.Layout(min_width="0"))
         self._picture = self._make_picture()
         self.trace: Trace | BidirectionalTrace | None = None
         self.layer = None
@@ -170,30 +190,38 @@ class Explorer:
         for name in ("cell", "bidirectional", "units", "timesteps", "features", "batch", "seed"):
             self.controls[name].observe(self._on_size, names="value")
         self.controls["sample"].observe(self._on_sample, names="value")
+        self.controls["reset"].on_click(self._on_reset)
         c = self.controls
-        panel = widgets.VBox([
-            widgets.HBox([c["cell"], c["bidirectional"]]),
-            c["return_sequences"], c["return_state"],
-            widgets.HBox([c["units"], c["timesteps"]]),
-            widgets.HBox([c["features"], c["batch"]]),
-            widgets.HBox([c["sample"], c["seed"]]),
-        ], layout=widgets.Layout(flex="0 0 auto"))
+        # Rows of two controls (about 540 px) beside the code; where there is less room the code wraps below.
+        def labelled(name):  # ToggleButtons put their description above them: a label beside them instead
+            if name not in ("cell", "return_sequences", "return_state"):
+                return c[name]
+            width = "36px" if name == "cell" else "118px"
+            label = widgets.Label(name, layout=widgets.Layout(width=width, flex="0 0 auto"))
+            return widgets.HBox([label, c[name]], layout=widgets.Layout(flex="0 0 auto"))
+
+        rows = [widgets.HBox([labelled(a), labelled(b)])
+                for a, b in (("cell", "bidirectional"), ("return_sequences", "return_state"), ("units", "timesteps"),
+                             ("features", "batch"), ("sample", "seed"))]
+        panel = widgets.VBox([*rows, widgets.HBox([c["reset"], self._notice_box])],
+                             layout=widgets.Layout(flex="0 0 auto", width="550px"))
         self.widget = widgets.VBox([
-            widgets.HBox([panel, self._code_box], layout=widgets.Layout(flex_flow="row wrap")),
+            widgets.HBox([panel, self._code_box], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")),
             self._picture,
         ])
         # Stable names for styling and for the browser tests to find the parts by.
         self.widget.add_class("rnnviz-explorer")
-        c["return_sequences"].add_class("rnnviz-return-sequences")
-        c["return_state"].add_class("rnnviz-return-state")
+        for name, widget in c.items():
+            widget.add_class(f"rnnviz-{name.replace('_', '-')}")
         self._picture.add_class("rnnviz-figure")
         self._code_box.add_class("rnnviz-code")
+        self._notice_box.add_class("rnnviz-notice")
 
     # -- settings ------------------------------------------------------------------------------
     @property
     def settings(self) -> dict:
-        """The current value of every control, by name."""
-        return {name: widget.value for name, widget in self.controls.items()}
+        """The current value of every setting, by name."""
+        return {name: widget.value for name, widget in self.controls.items() if name != "reset"}
 
     @staticmethod
     def _layer_key(s: dict) -> tuple:
@@ -202,17 +230,20 @@ class Explorer:
     def _get_layer(self, s: dict):
         key = self._layer_key(s)
         if key not in self._layers:
-            self._layers[key] = _make_layer(*key)
+            self._layers[key] = make_layer(*key)
             while len(self._layers) > _CACHE_SIZE:
                 self._layers.popitem(last=False)
         self._layers.move_to_end(key)
         return self._layers[key]
 
+    def _own_x_fits(self, s: dict) -> bool:
+        return self._own_x is not None and self._own_x.shape == (s["batch"], s["timesteps"], s["features"])
+
     def _get_trace(self, s: dict):
         key = (*self._layer_key(s), s["batch"], s["timesteps"])
         if key not in self._traces:
             shape = (s["batch"], s["timesteps"], s["features"])
-            own = self._own_x is not None and self._own_x.shape == shape
+            own = self._own_x_fits(s)
             x = self._own_x if own else np.random.default_rng(s["seed"]).normal(size=shape).astype(np.float32)
             self._traces[key] = (trace(self._get_layer(s), x), own)
             while len(self._traces) > _CACHE_SIZE:
@@ -223,18 +254,36 @@ class Explorer:
 
     # -- reacting to the controls --------------------------------------------------------------
     def _on_flag(self, change) -> None:
-        s = self.settings
-        self.view.update(s["return_sequences"], s["return_state"])
-        self._write_code()
-        self._show()
+        with self._lock:
+            if self._quiet:
+                return
+            s = self.settings
+            self.view.update(s["return_sequences"], s["return_state"])
+            self._write_code()
+            self._show()
 
     def _on_size(self, change) -> None:
-        if not self._quiet:
-            self._retrace()
+        with self._lock:
+            if not self._quiet:
+                self._retrace()
 
     def _on_sample(self, change) -> None:
-        if not self._quiet:
-            self._redraw()
+        with self._lock:
+            if not self._quiet:
+                self._redraw()
+
+    def _on_reset(self, button=None) -> None:
+        """Every control back to its starting value, then one retrace (not one per control)."""
+        with self._lock:
+            self._quiet = True
+            try:
+                self.controls["batch"].value = self._start["batch"]  # first: it sets the sample slider's range
+                self.controls["sample"].max = max(self._start["batch"] - 1, 0)
+                for name, value in self._start.items():
+                    self.controls[name].value = value
+            finally:
+                self._quiet = False
+            self._retrace()
 
     def _retrace(self) -> None:
         s = self.settings
@@ -246,33 +295,58 @@ class Explorer:
             sample.disabled = s["batch"] == 1
         finally:
             self._quiet = False
+        self._write_notice()
         self._redraw()
 
     def _redraw(self) -> None:
         s = self.settings
-        # No header in the figure: the code beside it lists the flags and shapes. 66 dpi makes it
-        # 792 px wide, so it fits JupyterLab's output area beside the file browser in a 1280 px window.
-        self.view = StatesView(self.trace, s["sample"], figure=self.figure, header=False, dpi=66)
+        # No header in the figure (the code beside it lists the flags and shapes); one size for every setting.
+        self.view = StatesView(self.trace, s["sample"], figure=self.figure, header=False, dpi=FIGURE_DPI,
+                               size=FIGURE_SIZE, side_by_side=True)
         self._pngs = {}
         self.view.update(s["return_sequences"], s["return_state"])
         self._write_code()
         self._show()
 
+    def _write_notice(self) -> None:
+        """Say, visibly, when the figure no longer shows the learner's own x or layer, and how to get them back."""
+        s, lines = self.settings, []
+        if self._own_x is not None and not self._own_x_fits(s):
+            lines.append(f"These sizes do not fit your x {self._own_x.shape} (batch, timesteps, features): the figure "
+                         f"uses random numbers from seed {s['seed']} instead.")
+        if self._own_layer is not None and self.layer is not self._own_layer:
+            lines.append("These settings are not your layer's: the figure uses a new layer seeded with "
+                         f"seed {s['seed']}.")
+        self.notice = " ".join(lines)
+        if self.notice:
+            self.notice += " Reset brings yours back."
+        self._notice_box.value = (
+            "" if not self.notice else
+            "<div role='status' style='border-left:4px solid #b35900; background:#fff4e5; color:#000; "
+            f"padding:4px 8px; margin:4px 0; font-size:13px; line-height:1.35'><b>\u26a0 Note:</b> "
+            f"{html.escape(self.notice)}</div>"
+        )
+
     def _write_code(self) -> None:
         s = self.settings
-        self.code = keras_line(self.trace, s["return_sequences"], s["return_state"], s["seed"], self._x_is_own)
+        own_layer = self.layer if (self._own_layer is not None and self.layer is self._own_layer) else None
+        self.code = keras_snippet(self.trace, s["return_sequences"], s["return_state"], seed=s["seed"],
+                                  layer=own_layer, own_x=self._x_is_own)
+        # pre-wrap: a long line wraps inside the box, never cut off; a very long snippet scrolls down.
         self._code_box.value = (
-            "<div style='font-size:15px'><b>The Keras line for these settings</b></div>"
-            "<pre style='font-family:monospace; white-space:pre; overflow-x:auto; font-size:15px; "
-            f"line-height:1.4; margin:4px 0'>{html.escape(self.code)}</pre>"
+            "<div style='font-size:14px; font-weight:bold'>Keras code for this figure</div>"
+            "<pre style='font-family:monospace; white-space:pre-wrap; overflow-wrap:anywhere; font-size:13px; "
+            "line-height:1.35; margin:4px 0; max-height:380px; overflow-y:auto; background:#f6f6f6; "
+            f"padding:4px 6px'>{html.escape(self.code)}</pre>"
         )
 
     # -- the picture ---------------------------------------------------------------------------
     def _make_picture(self):
         if self._canvas_kind == "ipympl":
-            from ipympl.backend_nbagg import Canvas, FigureManager
+            canvas = _live_canvas_class()(self.figure)
+            canvas.lock = self._lock
+            from ipympl.backend_nbagg import FigureManager
 
-            canvas = Canvas(self.figure)
             FigureManager(canvas, 0)
             canvas.header_visible = False
             canvas.footer_visible = False
@@ -284,37 +358,28 @@ class Explorer:
 
     def _png(self) -> bytes:
         """The figure as PNG bytes; each flag combination of the current view is encoded once."""
-        from PIL import Image
-
         key = (self.view.return_sequences, self.view.return_state)
-        if key in self._pngs:
-            return self._pngs[key]
-        self.view.render()
-        buffer = io.BytesIO()
-        pixels = np.asarray(self.figure.canvas.buffer_rgba())[..., :3]
-        Image.fromarray(pixels).save(buffer, format="png", compress_level=1)
-        self._pngs[key] = buffer.getvalue()
+        if key not in self._pngs:
+            self.view.render()
+            self._pngs[key] = _encode_png(np.asarray(self.figure.canvas.buffer_rgba()))
         return self._pngs[key]
 
     def _show(self) -> None:
-        """Push the re-marked figure to the screen: a redraw of the live canvas, or a new PNG."""
+        """Push the re-marked figure to the screen: one whole frame on the live canvas, or a new PNG."""
         if self._canvas_kind == "ipympl":
-            canvas = self.figure.canvas
             self.view.render()
-            canvas.blit(self.figure.bbox)  # sends the changed pixels to the browser, no full redraw
-            if getattr(canvas, "syncing_data_url", False):  # no browser yet (nbconvert, HTML export):
-                canvas._data_url = "data:image/png;base64," + _b64(self._png())  # keep the static copy fresh
+            self.figure.canvas.blit(self.figure.bbox)  # one whole frame (see _LiveCanvas)
         else:
             self._picture.value = self._png()
 
     # -- display -------------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        if bundle is not None:
-            bundle = dict(bundle)
-            bundle["image/png"] = _b64(self._png())  # what static viewers without widgets show
-            bundle["text/plain"] = repr(self)
-        return bundle
+        """The live widget, plus a static copy (Keras line and figure) for viewers without a kernel."""
+        from . import _static
+
+        png = self._png()
+        return _static.bundle(self.widget._repr_mimebundle_(**kwargs), f"{self!r}\n{self.code}",
+                              _static.explorer_html(self.code, png, _figure_alt(self)), png)
 
     def __repr__(self) -> str:
         s = self.settings
@@ -331,22 +396,24 @@ def _b64(data: bytes) -> str:
 
 
 def _make_controls(s: dict) -> dict:
-    """The explorer's widgets, keyed by setting name, starting at the settings ``s``."""
-    wide = {"style": {"description_width": "110px"}, "layout": widgets.Layout(width="330px")}
+    """The explorer's widgets, keyed by setting name, starting at the settings ``s``; two fit in a 550 px row."""
 
     def slider(name):
         low, high = LIMITS[name]
         return widgets.IntSlider(value=s[name], min=low, max=max(high, s[name]), description=name,
-                                 continuous_update=False, **wide)
+                                 continuous_update=False, style={"description_width": "72px"},
+                                 layout=widgets.Layout(width="265px"))
 
     def flag(name):
         return widgets.ToggleButtons(options=[("False", False), ("True", True)], value=s[name],
-                                     description=name, style={"description_width": "150px", "button_width": "80px"})
+                                     tooltips=[f"{name}=False", f"{name}=True"], style={"button_width": "54px"},
+                                     layout=widgets.Layout(width="auto", margin="2px 12px 2px 0"))
 
     return {
-        "cell": widgets.ToggleButtons(options=list(SUPPORTED_KINDS), value=s["cell"], description="cell",
-                                      style={"description_width": "40px", "button_width": "95px"}),
-        "bidirectional": widgets.Checkbox(value=s["bidirectional"], description="Bidirectional", indent=False),
+        "cell": widgets.ToggleButtons(options=list(SUPPORTED_KINDS), value=s["cell"], style={"button_width": "96px"},
+                                      layout=widgets.Layout(width="auto", margin="2px 16px 2px 0")),
+        "bidirectional": widgets.Checkbox(value=s["bidirectional"], description="Bidirectional", indent=False,
+                                          layout=widgets.Layout(width="150px")),
         "return_sequences": flag("return_sequences"),
         "return_state": flag("return_state"),
         "units": slider("units"),
@@ -354,83 +421,71 @@ def _make_controls(s: dict) -> dict:
         "features": slider("features"),
         "batch": slider("batch"),
         "sample": widgets.IntSlider(value=s["sample"], min=0, max=max(s["batch"] - 1, 0), description="sample",
-                                    disabled=s["batch"] == 1, continuous_update=False, **wide),
+                                    disabled=s["batch"] == 1, continuous_update=False,
+                                    style={"description_width": "72px"}, layout=widgets.Layout(width="265px")),
         "seed": widgets.BoundedIntText(value=s["seed"], min=LIMITS["seed"][0], max=LIMITS["seed"][1],
-                                       description="seed", **wide),
+                                       description="seed", style={"description_width": "72px"},
+                                       layout=widgets.Layout(width="265px")),
+        "reset": widgets.Button(description="Reset", icon="undo", tooltip="Back to the starting settings",
+                                layout=widgets.Layout(width="100px", flex="0 0 auto", margin="2px 8px 2px 4px")),
     }
 
 
-def _make_layer(cell: str, bidirectional: bool, units: int, features: int, seed: int):
-    """A fresh, seeded, built Keras layer (weights from Keras's default initialisers, seeded)."""
-    from ._quiet import import_keras
+def _encode_png(pixels: np.ndarray) -> bytes:
+    """RGBA pixels ``(height, width, 4)`` as PNG bytes, fast (light compression), without the alpha channel."""
+    from PIL import Image
 
-    keras = import_keras()
-    cls = getattr(keras.layers, cell)
-
-    def one(offset: int, go_backwards: bool = False):
-        return cls(
-            units,
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seed + offset),
-            recurrent_initializer=keras.initializers.Orthogonal(seed=seed + offset + 1),
-            go_backwards=go_backwards,
-        )
-
-    layer = keras.layers.Bidirectional(one(0), backward_layer=one(2, True)) if bidirectional else one(0)
-    layer.build((None, None, features))
-    return layer
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(pixels[..., :3])).save(buffer, format="png", compress_level=1)
+    return buffer.getvalue()
 
 
-def keras_line(trace, return_sequences: bool, return_state: bool, seed: int = 0, own_x: bool = False) -> str:
-    """The Keras code for these flags and how to unpack what it returns, with every shape.
+@functools.cache
+def _live_canvas_class():
+    """ipympl's canvas widget, made to send whole frames only.
 
-    For example ``seq, state_h, state_c = LSTM(5, return_sequences=True, return_state=True)(x)``
-    followed by one comment line per returned tensor giving its shape and what it holds.
+    ipympl sends a frame as a whole PNG, or as a *difference* PNG (changed pixels only, the rest
+    transparent) to be painted over the previous frame. Its page side keeps one ``Image``: a frame that
+    arrives while the previous one is still decoding replaces it, so that one is never painted; and a
+    resize clears the canvas. A difference frame painted over a lost frame or a cleared canvas leaves
+    a garbled figure (only the marks and labels that changed, no axes, titles or ticks), and later
+    difference frames keep the damage. A whole frame does not depend on the one before, so losing one
+    is harmless: the next one is complete. (The explorer's figure also never changes size.)
     """
-    bidirectional = isinstance(trace, BidirectionalTrace)
-    flags = "".join(f", {name}=True" for name, on in (("return_sequences", return_sequences),
-                                                      ("return_state", return_state)) if on)
-    layer = f"{trace.kind}({trace.units}{flags})"
-    if bidirectional:
-        layer = f"Bidirectional({layer})"
-    returned = trace.returns(return_sequences, return_state)
-    steps = trace.timesteps
-    names, notes = [], []
-    for name, arr in returned:
-        var, note = _describe(name, return_sequences, bidirectional, steps, getattr(trace, "merge_mode", None))
-        names.append(var)
-        notes.append((var, tuple(arr.shape), note))
-    imports = f"from keras.layers import {'Bidirectional, ' if bidirectional else ''}{trace.kind}"
-    if own_x:
-        data = f"# x: your input, shape {trace.x.shape} (batch, timesteps, features)"
-    else:
-        data = f"x = np.random.default_rng({seed}).normal(size={trace.x.shape}).astype('float32')"
-    width = max(len(var) for var, _, _ in notes)
-    shape_width = max(len(str(shape)) for _, shape, _ in notes)
-    lines = [imports, data, f"{', '.join(names)} = {layer}(x)"]
-    lines += [f"# {var:<{width}}  {shape!s:<{shape_width}}  {note}" for var, shape, note in notes]
-    return "\n".join(lines)
+    from ipympl.backend_nbagg import Canvas
+
+    class _LiveCanvas(Canvas):
+        lock = threading.RLock()  # the explorer gives each canvas its own
+
+        def draw(self):  # the page asks for a full redraw (after a refresh): wait for any redraw under way
+            with self.lock:
+                super().draw()
+
+        def get_diff_image(self):
+            with self.lock:
+                if not self._png_is_old:
+                    return None
+                self._png_is_old = False
+                self._force_full = False
+                return _encode_png(np.asarray(self.get_renderer().buffer_rgba()))
+
+        def send_binary(self, data):
+            if self.syncing_data_url:  # no page has opened the canvas yet: keep its still picture current
+                self._data_url = "data:image/png;base64," + _b64(data)
+            self.send({"data": '{"type": "binary"}'}, buffers=[data])
+
+    return _LiveCanvas
 
 
-def _describe(name: str, rs: bool, bidirectional: bool, steps: int, merge_mode) -> tuple[str, str]:
-    """``(variable name, what it holds)`` for one returned tensor."""
-    last = f"t={steps - 1}"
-    if name == "output":
-        var = "seq" if rs else "output"
-        if not bidirectional:
-            return var, "h at every timestep" if rs else f"h at the last timestep ({last})"
-        how = "side by side" if merge_mode == "concat" else f"merged ({merge_mode})"
-        if rs:
-            return var, f"forward and backward h {how}, every timestep in input order"
-        return var, f"forward h at {last} and backward h at t=0, {how}"
-    if name in ("forward_output", "backward_output"):
-        direction = name.split("_")[0]
-        var = f"{direction}_seq" if rs else name
-        return var, f"{direction} h at every timestep" if rs else f"{direction} h at its last step"
-    if name == "state_h":
-        same = "seq[:, -1]" if rs else "output"
-        return name, f"h at the last timestep, the same numbers as {same}"
-    if name == "state_c":
-        return name, "c at the last timestep (Keras gives no earlier c)"
-    direction, state = name.split("_")
-    where = last if direction == "forward" else "t=0 (the backward layer ends there)"
-    return name, f"{direction} {state} at {where}"
+def _figure_alt(explorer: Explorer) -> str:
+    """A short alt text for the explorer's figure: what it draws and what Keras returns."""
+    s = explorer.settings
+    layer = f"{s['cell']}({s['units']})"
+    states = "h and c" if s["cell"] == "LSTM" else "h"
+    if s["bidirectional"]:
+        layer, states = f"Bidirectional({layer})", f"forward and backward {states}"
+    flags = f"return_sequences={s['return_sequences']}, return_state={s['return_state']}"
+    returned = ", ".join(f"{name} {tuple(arr.shape)}"
+                         for name, arr in explorer.trace.returns(s["return_sequences"], s["return_state"]))
+    return (f"{states} of {layer} at every timestep of x ({s['batch']}, {s['timesteps']}, {s['features']}), "
+            f"sample {s['sample']}. With {flags} Keras returns {returned}: framed; the rest is faded.")

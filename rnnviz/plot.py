@@ -52,6 +52,7 @@ MUTE_ALPHA = 0.78
 _WIDTH, _LEFT, _RIGHT = 12.0, 2.3, 2.0
 _TOP, _BOTTOM, _PANEL, _GAP = 2.0, 0.75, 1.6, 1.25
 _HEAD_X = 0.3
+_COLUMN_GAP = 0.9  # between the forward and backward columns of a Bidirectional layer drawn side by side
 
 _STATE_WORDS = {"h": "hidden state", "c": "cell state"}
 
@@ -104,19 +105,33 @@ class StatesView:
     """
 
     def __init__(self, trace: Trace | BidirectionalTrace, sample: int = 0, figure: Figure | None = None,
-                 header: bool = True, dpi: float = 100):
+                 header: bool = True, dpi: float = 100, size: tuple[float, float] | None = None,
+                 side_by_side: bool = False):
         self.trace = trace
         self._top = _TOP if header else _TOP - 0.8
         self.sample = sample
         self.panels = _panels(trace, sample)
-        height = self._top + _BOTTOM + len(self.panels) * _PANEL + (len(self.panels) - 1) * _GAP
+        # A Bidirectional trace side by side: forward panels on the left, backward on the right.
+        self._columns = 2 if side_by_side and isinstance(trace, BidirectionalTrace) else 1
+        rows = len(self.panels) // self._columns
+        if size is None:  # the panels set the height
+            width = _WIDTH
+            height = self._top + _BOTTOM + rows * _PANEL + (rows - 1) * _GAP
+            self._panel = _PANEL
+        else:  # a fixed size (the explorer's canvas never changes size): the panels share the height
+            width, height = size
+            self._panel = (height - self._top - _BOTTOM - (rows - 1) * _GAP) / rows
+        self._width = width
         if figure is None:
-            figure = StatesFigure(figsize=(_WIDTH, height), dpi=dpi)
+            figure = StatesFigure(figsize=(width, height), dpi=dpi)
             FigureCanvasAgg(figure)
         else:
             figure.clear()
-            figure.set_dpi(dpi)
-            figure.set_size_inches(_WIDTH, height, forward=True)
+            if figure.get_dpi() != dpi:
+                figure.set_dpi(dpi)
+            # Only a real change of size reaches the canvas: a live canvas answers a resize with a full redraw.
+            if tuple(figure.get_size_inches()) != (width, height):
+                figure.set_size_inches(width, height, forward=True)
         self.figure = figure
         self.return_sequences: bool | None = None
         self.return_state: bool | None = None
@@ -133,34 +148,49 @@ class StatesView:
     def _draw_static(self, height: float) -> None:
         fig, tr = self.figure, self.trace
         units, steps = tr.units, tr.timesteps
-        width = _WIDTH - _LEFT - _RIGHT
+        W = self._width
+        columns = self._columns
+        rows = len(self.panels) // columns
+        gap = _COLUMN_GAP if units <= MAX_LINES else _COLUMN_GAP + 0.9  # room for a colour bar between columns
+        column_width = (W - _LEFT - _RIGHT - (columns - 1) * gap) / columns
         what = f"Bidirectional({tr.kind}({units}))" if isinstance(tr, BidirectionalTrace) else f"{tr.kind}({units})"
         fig.text(
-            _HEAD_X / _WIDTH, 1 - 0.25 / height,
+            _HEAD_X / W, 1 - 0.25 / height,
             f"{what} on x {tr.x.shape}: sample {self.sample} of {tr.batch}, every timestep",
             fontsize=FONT["title"], fontweight="bold", va="top", ha="left",
         )
-        self._header = fig.text(_HEAD_X / _WIDTH, 1 - 0.7 / height, "", fontsize=FONT["label"], va="top", ha="left",
+        self._header = fig.text(_HEAD_X / W, 1 - 0.7 / height, "", fontsize=FONT["label"], va="top", ha="left",
                                 linespacing=1.5, visible=self._top == _TOP)
         for i, panel in enumerate(self.panels):
-            bottom = height - self._top - (i + 1) * _PANEL - i * _GAP
-            ax = fig.add_axes((_LEFT / _WIDTH, bottom / height, width / _WIDTH, _PANEL / height))
+            column, row = divmod(i, rows) if columns == 2 else (0, i)
+            bottom = height - self._top - (row + 1) * self._panel - row * _GAP
+            left = _LEFT + column * (column_width + gap)
+            ax = fig.add_axes((left / W, bottom / height, column_width / W, self._panel / height))
             panel.ax = ax
             if units <= MAX_LINES:
-                self._draw_lines(panel, legend=i == 0)
+                self._draw_lines(panel, legend=row == 0 and column == columns - 1)
             else:
-                self._draw_heatmap(panel, bottom, height)
+                self._draw_heatmap(panel, bottom, height, left + column_width)
             ax.set_xlim(-0.5, steps - 0.5)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=min(steps, 12)))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=min(steps, 12 // columns)))
             ax.tick_params(labelsize=FONT["tick"])
             words = _STATE_WORDS[panel.state]
-            prefix = "" if panel.direction is None else f"{panel.direction} "
-            reads = f"\nreads t={steps - 1}\u2192{0}" if panel.backwards else ""
-            reads += "\n(y: unit)" if units > MAX_LINES else ""
-            ax.set_ylabel(f"{prefix}{panel.state}\n{words}{reads}", fontsize=FONT["label"], rotation=0,
-                          ha="right", va="center", labelpad=12)
-            if i == len(self.panels) - 1:
-                ax.set_xlabel("timestep t", fontsize=FONT["label"])
+            reads = f"reads t={steps - 1}\u2192{0}" if panel.backwards else ""
+            if columns == 1:
+                prefix = "" if panel.direction is None else f"{panel.direction} "
+                detail = ("\n" + reads if reads else "") + ("\n(y: unit)" if units > MAX_LINES else "")
+                ax.set_ylabel(f"{prefix}{panel.state}\n{words}{detail}", fontsize=FONT["label"], rotation=0,
+                              ha="right", va="center", labelpad=12)
+            elif column == 0:  # side by side: the state on the left, the direction under each column
+                detail = "\n(y: unit)" if units > MAX_LINES else ""
+                ax.set_ylabel(f"{panel.state}\n{words}{detail}", fontsize=FONT["label"], rotation=0,
+                              ha="right", va="center", labelpad=12)
+            if row == rows - 1:
+                if columns == 1:
+                    ax.set_xlabel("timestep t", fontsize=FONT["label"])
+                else:
+                    ax.set_xlabel(f"timestep t: {panel.direction} layer" + (f", {reads}" if reads else ""),
+                                  fontsize=FONT["label"])
             self._add_marks(panel)
 
     def _draw_lines(self, panel: _Panel, legend: bool) -> None:
@@ -180,14 +210,15 @@ class StatesView:
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=FONT["note"], frameon=False,
                       handlelength=2.5, borderaxespad=0)
 
-    def _draw_heatmap(self, panel: _Panel, bottom: float, height: float) -> None:
+    def _draw_heatmap(self, panel: _Panel, bottom: float, height: float, right: float) -> None:
         ax, values = panel.ax, panel.values
         steps, units = values.shape
         top = float(np.abs(values).max()) or 1.0
         image = ax.imshow(values.T, aspect="auto", origin="lower", cmap="PuOr_r", vmin=-top, vmax=top,
                           extent=(-0.5, steps - 0.5, -0.5, units - 0.5), interpolation="nearest")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
-        cax = self.figure.add_axes(((_WIDTH - _RIGHT + 0.25) / _WIDTH, bottom / height, 0.18 / _WIDTH, _PANEL / height))
+        W = self._width
+        cax = self.figure.add_axes(((right + 0.25) / W, bottom / height, 0.18 / W, self._panel / height))
         bar = self.figure.colorbar(image, cax=cax)
         bar.ax.tick_params(labelsize=FONT["tick"])
         bar.set_label(f"value of {panel.state}", fontsize=FONT["note"])
@@ -231,7 +262,8 @@ class StatesView:
             shown = [a.get_visible() for a in self._dynamic]
             for artist in self._dynamic:
                 artist.set_visible(False)
-            canvas.draw()
+            # Agg's own draw: a live (ipympl) canvas's draw() would also send this half-finished frame out.
+            FigureCanvasAgg.draw(canvas) if isinstance(canvas, FigureCanvasAgg) else canvas.draw()
             self._background = (size, canvas.copy_from_bbox(self.figure.bbox))
             self._frames = {}
             for artist, visible in zip(self._dynamic, shown, strict=True):
@@ -289,7 +321,8 @@ class StatesView:
             label.set_x(steps - 0.5 if forward_end else -0.5)
             label.set_color("#000000")
         else:
-            label.set_text(f"Keras does not return {panel.state} here (return_state=True adds the last one)")
+            label.set_text(f"Keras does not return {panel.state} here" + ("\n" if self._columns == 2 else " ")
+                           + "(return_state=True adds the last one)")
             label.set_horizontalalignment("left")
             label.set_x(-0.5)
             label.set_color("#444444")

@@ -30,7 +30,7 @@ def test_controls_and_first_picture():
     ex = rnnviz.explore(canvas="image")
     assert CONTROLS <= set(ex.controls)
     assert ex.controls["cell"].value == "LSTM" and ex.trace.h.shape == (1, 3, 2)
-    assert ex.code.splitlines()[2] == "output = LSTM(2)(x)"
+    assert "layer = LSTM(2)\n" in ex.code and _call_line(ex.code) == "output = layer(x)"
     assert ex._picture.value[:8] == b"\x89PNG\r\n\x1a\n"
     _shapes_shown(ex)
 
@@ -43,29 +43,42 @@ def test_flag_toggle_remarks_without_retracing_or_new_figure():
     assert ex.figure is figure and ex.trace is trace_before and ex.figure.axes == axes_before
     assert ex._picture.value != png_before
     assert set(ex.view.marks["h"].values()) == {(0, 3)}
-    assert ex.code.splitlines()[2] == "seq = LSTM(3, return_sequences=True)(x)"
+    assert "layer = LSTM(3, return_sequences=True)\n" in ex.code and _call_line(ex.code) == "output = layer(x)"
     ex.controls["return_state"].value = True
-    assert ex.code.splitlines()[2] == "seq, state_h, state_c = LSTM(3, return_sequences=True, return_state=True)(x)"
+    assert "layer = LSTM(3, return_sequences=True, return_state=True)\n" in ex.code
+    assert _call_line(ex.code) == "output, state_h, state_c = layer(x)"
     assert list(ex.view.marks["c"].values()) == [(3, 3)]
     _shapes_shown(ex)
     ex.controls["return_sequences"].value = False
-    assert ex.code.splitlines()[2] == "output, state_h, state_c = LSTM(3, return_state=True)(x)"
+    assert "layer = LSTM(3, return_state=True)\n" in ex.code
+    assert _call_line(ex.code) == "output, state_h, state_c = layer(x)"
     _shapes_shown(ex)
 
 
-def test_code_runs_in_keras_and_gives_the_shapes_it_claims():
-    ex = rnnviz.explore(cell="GRU", units=3, timesteps=5, features=2, batch=2, seed=4, canvas="image")
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_code_recreates_the_drawn_numbers(bidirectional):
+    """The snippet alone (its own imports, seed and x) gives the very numbers drawn, named as in the figure.
+
+    (tests/test_snippet.py pastes snippets into a fresh Python process; this runs the explorer's own.)"""
+    ex = rnnviz.explore(cell="GRU", units=3, timesteps=5, features=2, batch=2, seed=4, bidirectional=bidirectional,
+                        canvas="image")
     for rs, rst in [(False, False), (True, False), (False, True), (True, True)]:
         ex.controls["return_sequences"].value, ex.controls["return_state"].value = rs, rst
-        namespace = {"np": np}
-        exec(ex.code, namespace)  # noqa: S102  (our own generated line)
-        for var, (name, arr) in zip(_unpacked(ex.code), ex.trace.returns(rs, rst), strict=True):
-            assert tuple(namespace[var].shape) == arr.shape, (var, name)
-        np.testing.assert_allclose(namespace["x"], ex.trace.x)
+        namespace = {}
+        exec(ex.code, namespace)  # noqa: S102  (our own generated snippet)
+        returned = ex.trace.returns(rs, rst)
+        assert _unpacked(ex.code) == [name for name, _ in returned]  # the figure's names
+        for name, arr in returned:
+            np.testing.assert_allclose(np.asarray(namespace[name]), arr, atol=1e-5, err_msg=name)
+            assert f"{name} {tuple(arr.shape)}" in _texts(ex.figure)
+
+
+def _call_line(code: str) -> str:
+    return next(line for line in code.splitlines() if line.endswith(" = layer(x)"))
 
 
 def _unpacked(code: str) -> list[str]:
-    return [v.strip() for v in code.splitlines()[2].split("=")[0].split(",")]
+    return [v.strip() for v in _call_line(code).split("=")[0].split(",")]
 
 
 def test_size_change_retraces_from_a_cached_layer():
@@ -96,7 +109,7 @@ def test_bidirectional_toggle_and_code():
     ex.controls["return_state"].value = True
     assert [p.key for p in ex.view.panels] == ["forward h", "forward c", "backward h", "backward c"]
     assert _unpacked(ex.code) == ["output", "forward_h", "forward_c", "backward_h", "backward_c"]
-    assert "Bidirectional(LSTM(2, return_state=True))" in ex.code
+    assert "layer = Bidirectional(LSTM(2, return_state=True))" in ex.code
     assert list(ex.view.marks["backward h"].values()) == [(0, 0), (0, 0)]  # output half and backward_h at t=0
     _shapes_shown(ex)
 
@@ -122,9 +135,17 @@ def test_starts_from_the_learners_layer_and_x():
     assert s["return_sequences"] is True and s["return_state"] is False  # taken from the layer
     assert ex.layer is layer
     np.testing.assert_allclose(np.asarray(layer(x)), ex.trace.h, atol=1e-5)  # the learner's own numbers
-    assert "# x: your input" in ex.code
-    ex.controls["timesteps"].value = 3  # other sizes: generated x, the same layer
+    assert np.array_equal(ex.trace.x, x) and "np.array(" in ex.code and ex.notice == ""  # the snippet writes out your x
+    ex.controls["timesteps"].value = 3  # other sizes: generated x, the same layer, and a visible notice
     assert ex.layer is layer and ex.trace.x.shape == (2, 3, 4)
+    assert "do not fit your x (2, 5, 4)" in ex.notice and "Reset" in ex.notice
+    assert "do not fit your x" in ex._notice_box.value
+    ex.controls["units"].value = 4  # not the learner's layer any more: said too
+    assert ex.layer is not layer and "not your layer" in ex.notice
+    ex.controls["return_state"].value = True
+    ex.controls["reset"].click()  # everything back as it started
+    assert ex.settings == s and ex.layer is layer and np.array_equal(ex.trace.x, x) and ex.notice == ""
+    assert ex._notice_box.value == ""
 
 
 def test_display_bundle_has_the_widget_and_a_png_fallback():
@@ -138,7 +159,7 @@ def test_ipympl_canvas_mode_headless():
     pytest.importorskip("ipympl")
     ex = rnnviz.explore(canvas="ipympl")
     ex.controls["return_state"].value = True
-    assert type(ex.figure.canvas).__name__ == "Canvas"
+    assert type(ex.figure.canvas).__name__ == "_LiveCanvas"
     assert ex.figure.canvas._data_url.startswith("data:image/png;base64,")  # what static exports show
     _shapes_shown(ex)
 
@@ -167,3 +188,44 @@ def test_bad_arguments_are_clear_errors(kwargs, error, match):
 def test_layer_and_units_that_disagree():
     with pytest.raises(ValueError, match="units: you passed units=5, but the layer has units = 2"):
         rnnviz.explore(layer=keras.layers.LSTM(2), units=5)
+
+
+def test_one_figure_size_for_every_setting():
+    """A live canvas that changes size garbles in JupyterLab (see rnnviz.explorer): the figure never does."""
+    ex = rnnviz.explore(canvas="image")
+    sizes = {tuple(ex.figure.get_size_inches())}
+    for name, value in [("cell", "GRU"), ("bidirectional", True), ("units", 9), ("cell", "LSTM"), ("timesteps", 20),
+                        ("batch", 3), ("bidirectional", False), ("units", 1)]:
+        ex.controls[name].value = value
+        sizes.add(tuple(ex.figure.get_size_inches()))
+        assert ex._picture.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sizes == {rnnviz.explorer.FIGURE_SIZE}
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def test_live_canvas_sends_whole_frames_equal_to_a_fresh_explorer():
+    """Every frame the live canvas sends is complete: the same pixels as an explorer built with the final settings."""
+    pytest.importorskip("ipympl")
+    ex = rnnviz.explore(canvas="ipympl")
+    canvas = ex.figure.canvas
+    sent = []
+    canvas.send = lambda content, buffers=None: sent.extend(buffers or [])  # what would travel to the page
+    changes = [("cell", "GRU"), ("bidirectional", True), ("units", 3), ("return_state", True), ("seed", 5),
+               ("return_sequences", True), ("batch", 2), ("sample", 1), ("timesteps", 4), ("cell", "LSTM")]
+    for name, value in changes:
+        before = len(sent)
+        ex.controls[name].value = value
+        assert len(sent) == before + 1, f"{name}: one change, one frame"
+        s = ex.settings
+        direct = rnnviz.explore(canvas="image", **{k: s[k] for k in ("cell", "bidirectional", "units", "timesteps",
+                                "features", "batch", "seed", "return_sequences", "return_state", "sample")})
+        np.testing.assert_array_equal(_pixels(bytes(sent[-1])), _pixels(direct._png()), err_msg=name)
+    canvas.draw()  # a full redraw, as the page asks for after a refresh: the same whole picture
+    np.testing.assert_array_equal(_pixels(bytes(sent[-1])), _pixels(direct._png()))
