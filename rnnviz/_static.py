@@ -4,7 +4,7 @@ An explorer or a quiz is displayed as an ipywidget (``application/vnd.jupyter.wi
 which only a running kernel can draw. :func:`bundle` puts a static copy of what it shows beside the
 widget's view, in the same output:
 
-* ``text/html``: an explorer's Keras line and its figure (a PNG with alt text); a quiz's question
+* ``text/html``: an explorer's figure (a PNG with alt text) and its Keras code; a quiz's question
   and its choices;
 * ``image/png``: the explorer's figure alone;
 * ``text/plain``: the same words as plain text.
@@ -43,15 +43,15 @@ def bundle(widget_bundle: dict | None, text: str, html_body: str, png: bytes | N
     return out
 
 
-def explorer_html(code: str, png: bytes, alt: str, width: int | None = None) -> str:
-    """The explorer as a page shows it without a kernel: the Keras line ``code``, then the figure ``png``."""
-    size = f' width="{int(width)}"' if width else ""
+def explorer_html(code: str, png: bytes, alt: str) -> str:
+    """The explorer as a page shows it without a kernel: the figure ``png`` (PNG bytes) with its ``alt``
+    text, then the Keras code ``code`` (in a box that scrolls when it is long, as in the widget)."""
     return (
         '<div class="rnnviz-static rnnviz-static-explorer">\n'
         f"<p><i>{html.escape(_RUN_EXPLORER)}</i></p>\n"
-        f"<pre><code>{html.escape(code)}</code></pre>\n"
-        f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}"{size} '
+        f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '
         f'alt="{html.escape(alt)}" style="max-width:100%; height:auto">\n'
+        f'<pre style="max-height:380px; overflow:auto"><code>{html.escape(code)}</code></pre>\n'
         "</div>"
     )
 

@@ -40,9 +40,9 @@ __all__ = ["Explorer", "explore"]
 LIMITS = {"units": (1, 32), "timesteps": (1, 24), "features": (1, 8), "batch": (1, 8), "seed": (0, 1_000_000)}
 DEFAULTS = {"units": 2, "timesteps": 3, "features": 1, "batch": 1}
 CANVASES = ("auto", "ipympl", "image")
-#: The figure's one size (inches) and resolution, for every cell, size and flag: 898 x 409 px, which
+#: The figure's one size (inches) and resolution, for every cell, size and flag: 898 x 389 px, which
 #: fits JupyterLab's output area beside the file browser at 1366 x 768, under the controls.
-FIGURE_SIZE = (13.6, 6.2)
+FIGURE_SIZE = (13.6, 5.9)
 FIGURE_DPI = 66
 _CACHE_SIZE = 32
 
@@ -192,7 +192,7 @@ class Explorer:
         self.controls["sample"].observe(self._on_sample, names="value")
         self.controls["reset"].on_click(self._on_reset)
         c = self.controls
-        # Rows of two controls (about 540 px) beside the code; where there is less room the code wraps below.
+        # Rows of two controls (about 520 px) beside the code; where there is less room the code wraps below.
         def labelled(name):  # ToggleButtons put their description above them: a label beside them instead
             if name not in ("cell", "return_sequences", "return_state"):
                 return c[name]
@@ -204,7 +204,7 @@ class Explorer:
                 for a, b in (("cell", "bidirectional"), ("return_sequences", "return_state"), ("units", "timesteps"),
                              ("features", "batch"), ("sample", "seed"))]
         panel = widgets.VBox([*rows, widgets.HBox([c["reset"], self._notice_box])],
-                             layout=widgets.Layout(flex="0 0 auto", width="550px"))
+                             layout=widgets.Layout(flex="0 0 auto", width="520px"))
         self.widget = widgets.VBox([
             widgets.HBox([panel, self._code_box], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")),
             self._picture,
@@ -396,13 +396,13 @@ def _b64(data: bytes) -> str:
 
 
 def _make_controls(s: dict) -> dict:
-    """The explorer's widgets, keyed by setting name, starting at the settings ``s``; two fit in a 550 px row."""
+    """The explorer's widgets, keyed by setting name, starting at the settings ``s``; two fit in a 520 px row."""
 
     def slider(name):
         low, high = LIMITS[name]
         return widgets.IntSlider(value=s[name], min=low, max=max(high, s[name]), description=name,
                                  continuous_update=False, style={"description_width": "72px"},
-                                 layout=widgets.Layout(width="265px"))
+                                 layout=widgets.Layout(width="250px"))
 
     def flag(name):
         return widgets.ToggleButtons(options=[("False", False), ("True", True)], value=s[name],
@@ -422,10 +422,10 @@ def _make_controls(s: dict) -> dict:
         "batch": slider("batch"),
         "sample": widgets.IntSlider(value=s["sample"], min=0, max=max(s["batch"] - 1, 0), description="sample",
                                     disabled=s["batch"] == 1, continuous_update=False,
-                                    style={"description_width": "72px"}, layout=widgets.Layout(width="265px")),
+                                    style={"description_width": "72px"}, layout=widgets.Layout(width="250px")),
         "seed": widgets.BoundedIntText(value=s["seed"], min=LIMITS["seed"][0], max=LIMITS["seed"][1],
                                        description="seed", style={"description_width": "72px"},
-                                       layout=widgets.Layout(width="265px")),
+                                       layout=widgets.Layout(width="250px")),
         "reset": widgets.Button(description="Reset", icon="undo", tooltip="Back to the starting settings",
                                 layout=widgets.Layout(width="100px", flex="0 0 auto", margin="2px 8px 2px 4px")),
     }

@@ -477,17 +477,17 @@ def _describe(name: str, trace, return_sequences: bool) -> str:
     """What one returned tensor holds, in words."""
     if isinstance(trace, Trace):
         last = int(trace.input_steps[-1])
-        where = "the last timestep" if not trace.go_backwards else f"the last step read (t={last})"
+        where = f"t={last}" if not trace.go_backwards else f"the last step read (t={last})"
         if name == "output":
             if not return_sequences:
-                return f"h at the last timestep (t={last})" if not trace.go_backwards else (
+                return f"h at the last timestep, t={last}" if not trace.go_backwards else (
                     f"h at the last step read (t={last}: go_backwards reads x backwards)")
             return "h at every timestep" if not trace.go_backwards else (
                 f"h at every step, in the order read (t={trace.timesteps - 1} first)")
         same = "output[:, -1]" if return_sequences else "output"
         if name == "state_h":
-            return f"h at {where}, the same numbers as {same}"
-        return f"c at {where}; Keras gives no earlier c"
+            return f"h at {where}, equal to {same}"
+        return f"c at {where} (Keras gives no earlier c)"
     ends = {"forward": int(trace.forward.input_steps[-1]), "backward": int(trace.backward.input_steps[-1])}
     order = "in x's order" if not trace.forward.go_backwards else "in reverse order"
     if name == "output":

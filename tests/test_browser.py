@@ -18,6 +18,7 @@ import io
 import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -205,12 +206,26 @@ def test_jupyterlab_figure_and_keras_line_follow_the_flags(lab):
         drive_flags(page)
 
 
-def test_jupyterlab_explorer_fits_beside_the_file_browser(lab):
-    """JupyterLab opens with its file browser: the notebook gets about 850 px of a 1280 px window."""
+def test_jupyterlab_explorer_fits_a_laptop_beside_the_file_browser(lab):
+    """1366 x 768 with the file browser open: controls, Keras code and the h and c panels are all on screen at once,
+    for an LSTM and for a Bidirectional LSTM (the explorer keeps one size: the directions sit side by side)."""
     page, server = lab
-    with diagnosed(page, server, "jupyterlab"):
-        problems = bh.layout_problems(page)
-        assert not problems, "the explorer's layout breaks in JupyterLab:\n" + "\n".join(problems)
+    page.set_viewport_size(LAPTOP)
+    try:
+        with diagnosed(page, server, "jupyterlab"):
+            assert page.locator("#filebrowser").is_visible(), "JupyterLab's file browser should be open"
+            problems = bh.layout_problems(page)
+            assert not problems, "the explorer's layout breaks in JupyterLab:\n" + "\n".join(problems)
+            lstm = check_all_in_view(page, NOTEBOOK_AREA_JS)
+            flip_bidirectional(page)
+            try:
+                both = check_all_in_view(page, NOTEBOOK_AREA_JS)
+            finally:
+                flip_bidirectional(page)
+            assert both["figure"] == lstm["figure"], f"the figure changed size with Bidirectional: {lstm} -> {both}"
+            print(f"explorer height at 1366 x 768: LSTM {lstm['explorer']:.0f} px, Bidirectional {both['explorer']:.0f} px")
+    finally:
+        page.set_viewport_size(DEFAULT_VIEWPORT)
 
 
 def test_voila_dashboard_shows_no_code_and_every_widget(voila):
@@ -228,12 +243,135 @@ def test_voila_figure_and_keras_line_follow_the_flags_and_picture_for_the_readme
 
 
 def test_voila_explorer_fits_a_projector(voila):
-    """A classroom projector shows 1280 x 720."""
+    """A classroom projector shows 1280 x 720: controls, Keras code and the h and c panels at once, Bidirectional too."""
     page, server = voila
     page.set_viewport_size({"width": 1280, "height": 720})
     try:
         with diagnosed(page, server, "voila"):
             problems = bh.layout_problems(page)
             assert not problems, "the explorer's layout breaks on a projector:\n" + "\n".join(problems)
+            check_all_in_view(page, VIEWPORT_AREA_JS)
+            flip_bidirectional(page)
+            try:
+                check_all_in_view(page, VIEWPORT_AREA_JS)
+            finally:
+                flip_bidirectional(page)
     finally:
         page.set_viewport_size(PICTURE_VIEWPORT)
+
+
+# --- garbled frames -----------------------------------------------------------------------------
+
+#: Each kind of change, three times over (the settings after each step are what the page must then show).
+CHANGES = [
+    ("cell", "GRU"), ("cell", "SimpleRNN"), ("cell", "LSTM"),
+    ("bidirectional", True), ("bidirectional", False), ("bidirectional", True),
+    ("units", 3), ("units", 4), ("units", 2),
+    ("timesteps", 4), ("timesteps", 5), ("timesteps", 3),
+    ("batch", 2), ("batch", 3), ("batch", 2),
+    ("sample", 1), ("sample", 0), ("sample", 1),
+    ("seed", 7), ("seed", 11), ("seed", 3),
+    ("return_state", True), ("return_sequences", True), ("return_state", False),
+]
+#: The explorer's settings as the playground opens it: ``rnnviz.explore()``.
+START = {"cell": "LSTM", "bidirectional": False, "units": 2, "timesteps": 3, "features": 1, "batch": 1, "sample": 0,
+         "seed": 0, "return_sequences": False, "return_state": False}
+
+
+def test_jupyterlab_every_change_draws_a_whole_correct_frame(lab):
+    """After every change the canvas shows exactly what an explorer created with those settings draws."""
+    page, server = lab
+    with diagnosed(page, server, "jupyterlab"):
+        bh.explorer(page).scroll_into_view_if_needed()
+        settings, garbled = dict(START), []
+        for step, (name, value) in enumerate(CHANGES):
+            current = settings[name]
+            settings[name] = value
+            before = bh.figure_signature(page)
+            set_control(page, name, value, current)
+            bh.wait_for_figure_change(page, before)
+            expected = expected_pixels(settings)
+            shown = wait_for_pixels(page, expected)
+            if shown is not None:
+                Path(tempfile.gettempdir(), f"rnnviz-garbled-{step}.png").write_bytes(shown)
+                garbled.append(f"step {step}: {name}={value!r} with {settings}")
+        assert not garbled, (f"{len(garbled)} of {len(CHANGES)} frames differ from a fresh explorer "
+                             f"(saved as {tempfile.gettempdir()}/rnnviz-garbled-<step>.png):\n" + "\n".join(garbled))
+
+
+def set_control(page, name: str, value, current) -> None:
+    """Change one control as a learner does: a click, arrow keys on a slider's handle, or typing a seed."""
+    root = bh.explorer(page).locator(f".rnnviz-{name.replace('_', '-')}").first
+    if name == "cell":
+        root.locator("button", has_text=value).first.click()
+    elif name == "bidirectional":
+        root.locator("input[type=checkbox]").click()
+    elif name in ("return_sequences", "return_state"):
+        root.locator("button", has_text=str(value)).first.click()
+    elif name == "seed":
+        root.locator("input").fill(str(value))
+        root.locator("input").press("Enter")
+    else:  # a slider: one arrow key per step, as a keyboard user would
+        handle = root.locator(".noUi-handle")
+        handle.focus()
+        for _ in range(abs(value - current)):
+            handle.press("ArrowRight" if value > current else "ArrowLeft")
+
+
+def expected_pixels(settings: dict) -> np.ndarray:
+    """The figure an explorer created directly with ``settings`` draws, as RGB pixels."""
+    import rnnviz
+
+    return bh.png_rgb(rnnviz.explore(canvas="image", **settings)._png())
+
+
+def wait_for_pixels(page, expected: np.ndarray, timeout: float = 30) -> bytes | None:
+    """Wait until the live canvas shows ``expected`` and still does a moment later: None, or the PNG it shows."""
+    deadline, shown = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        shown = bh.canvas_png(page)
+        if bh.same_pixels(shown, expected):
+            time.sleep(0.5)  # a late frame must not spoil it
+            shown = bh.canvas_png(page)
+            if bh.same_pixels(shown, expected):
+                return None
+        time.sleep(0.2)
+    return shown
+
+
+# --- fitting the screen -------------------------------------------------------------------------
+
+LAPTOP = {"width": 1366, "height": 768}
+DEFAULT_VIEWPORT = {"width": 1280, "height": 1000}
+NOTEBOOK_AREA_JS = "() => { const b = document.querySelector('.jp-NotebookPanel-notebook').getBoundingClientRect(); " \
+                   "return {top: b.top, bottom: b.bottom, left: b.left, right: b.right}; }"
+VIEWPORT_AREA_JS = "() => ({top: 0, bottom: innerHeight, left: 0, right: innerWidth})"
+#: The parts a learner must see together, by the CSS classes the explorer gives them.
+PARTS = {"explorer": ".rnnviz-explorer", "return_state": ".rnnviz-return-state", "code": ".rnnviz-code",
+         "figure": ".rnnviz-figure"}
+
+
+def check_all_in_view(page, area_js: str) -> dict[str, float]:
+    """Scroll the explorer's top into view; every part must then lie inside the visible area. Returns the heights."""
+    bh.explorer(page).evaluate("(e) => e.scrollIntoView({block: 'start'})")
+    time.sleep(0.3)
+    area = page.evaluate(area_js)
+    heights, outside = {}, []
+    for name, selector in PARTS.items():
+        box = page.locator(selector).first.bounding_box()
+        heights[name] = box["height"]
+        if box["y"] < area["top"] - 1 or box["y"] + box["height"] > area["bottom"] + 1 or box["x"] + box["width"] > \
+                area["right"] + 1:
+            outside.append(f"{name}: y {box['y']:.0f}-{box['y'] + box['height']:.0f}, right edge "
+                           f"{box['x'] + box['width']:.0f}; visible area y {area['top']:.0f}-{area['bottom']:.0f}, "
+                           f"right edge {area['right']:.0f}")
+    assert not outside, "not all of the explorer is in view at once:\n" + "\n".join(outside)
+    clipped = page.locator(".rnnviz-code pre").first.evaluate("(p) => p.scrollWidth > p.clientWidth + 1")
+    assert not clipped, "the Keras code is cut off at the side:\n" + bh.code_text(page)
+    return heights
+
+
+def flip_bidirectional(page) -> None:
+    before = bh.figure_signature(page)
+    bh.explorer(page).locator(".rnnviz-bidirectional input[type=checkbox]").click()
+    bh.wait_for_figure_change(page, before)

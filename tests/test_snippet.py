@@ -130,9 +130,9 @@ def test_snippet_reads_as_the_figure_names_it(pasted):
                                      "keras.utils.set_random_seed(0)"]
     assert 'x = np.random.default_rng(0).normal(size=(2, 3, 2)).astype("float32")' in code
     assert "layer = LSTM(2, return_sequences=True, return_state=True)\noutput, state_h, state_c = layer(x)" in code
-    assert "# state_h  (2, 2)     h at the last timestep, the same numbers as output[:, -1]" in code
+    assert "# state_h  (2, 2)     h at t=2, equal to output[:, -1]" in code
     _, code, _ = pasted["lstm-(False, False)"]
-    assert "layer = LSTM(2)\noutput = layer(x)\n# output  (2, 2)  h at the last timestep (t=2)" in code
+    assert "layer = LSTM(2)\noutput = layer(x)\n# output  (2, 2)  h at the last timestep, t=2" in code
     _, code, _ = pasted["own-gru-backwards-relu"]
     assert 'GRU(\n    3,\n    return_sequences=True,\n    return_state=True,\n    go_backwards=True,\n' \
            '    activation="relu",\n    reset_after=False,\n)' in code

@@ -512,3 +512,32 @@ def failure_screenshot(page, name: str) -> str:
     with contextlib.suppress(Exception):
         page.screenshot(path=str(path), full_page=True)
     return str(path)
+
+
+# --- the live canvas's own pixels --------------------------------------------------------------
+
+def canvas_png(page) -> bytes:
+    """A PNG of exactly what the figure's live canvas holds (its pixels, not a screenshot of the page)."""
+    import base64
+
+    url = figure(page).evaluate("(f) => f.querySelector('canvas').toDataURL('image/png')")
+    return base64.b64decode(url.split(",", 1)[1])
+
+
+def png_rgb(png: bytes):
+    """PNG bytes as an RGB array ``(height, width, 3)`` of uint8."""
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def same_pixels(png: bytes, expected, tolerance: float = 0.001, threshold: int = 16) -> bool:
+    """Whether ``png`` shows ``expected`` (RGB array): same size, at most ``tolerance`` of pixels off by > threshold."""
+    import numpy as np
+
+    shown = png_rgb(png)
+    if shown.shape != expected.shape:
+        return False
+    off = np.abs(shown.astype(int) - expected.astype(int)).max(axis=-1) > threshold
+    return float(off.mean()) <= tolerance
