@@ -240,7 +240,8 @@ class StatesView:
         art["step"] = ax.add_patch(Rectangle((panel.last - 0.5, span["y"]), 1, span["height"], facecolor="none",
                                              edgecolor=MARK_EDGE, hatchcolor=HATCH_COLOUR, hatch="\\\\",
                                              lw=5, zorder=2.5, clip_on=False))
-        art["label"] = ax.text(-0.5, 1.04, "", transform=above, fontsize=FONT["mark"], fontweight="bold",
+        size = FONT["mark"] if self._columns == 1 else FONT["mark"] - 2
+        art["label"] = ax.text(-0.5, 1.04, "", transform=above, fontsize=size, fontweight="bold", linespacing=1.1,
                                va="bottom", ha="left", clip_on=False)
         art["note"] = ax.text(0, 0.5, "not returned by Keras", transform=above, fontsize=FONT["note"],
                               style="italic", color="#333333", ha="center", va="center", zorder=8,
@@ -315,7 +316,10 @@ class StatesView:
         art["mute_right"].set_width(max(steps - 1 - final, 0))
         label, note = art["label"], art["note"]
         if items:
-            label.set_text("Keras returns " + "\n+ ".join(text for text, _ in items))
+            text = "Keras returns " + "\n+ ".join(name for name, _ in items)
+            if self._columns == 2:  # half the width: names and shapes only (the frames show which steps)
+                text = "\n".join(line.split("  (")[0] for line in text.splitlines())
+            label.set_text(text)
             forward_end = not panel.backwards and step and not whole
             label.set_horizontalalignment("right" if forward_end else "left")
             label.set_x(steps - 0.5 if forward_end else -0.5)
