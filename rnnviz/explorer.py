@@ -461,6 +461,12 @@ def _live_canvas_class():
             with self.lock:
                 super().draw()
 
+        def handle_resize(self, event):  # the page's resize handle: answer with the one size the explorer keeps
+            with self.lock:
+                self._png_is_old = True
+                self.manager.resize(*self.figure.bbox.size, forward=False)
+                self.draw_idle()
+
         def get_diff_image(self):
             with self.lock:
                 if not self._png_is_old:

@@ -229,3 +229,15 @@ def test_live_canvas_sends_whole_frames_equal_to_a_fresh_explorer():
         np.testing.assert_array_equal(_pixels(bytes(sent[-1])), _pixels(direct._png()), err_msg=name)
     canvas.draw()  # a full redraw, as the page asks for after a refresh: the same whole picture
     np.testing.assert_array_equal(_pixels(bytes(sent[-1])), _pixels(direct._png()))
+
+
+def test_live_canvas_keeps_its_size_when_the_page_asks_for_another():
+    """ipympl's page has a resize handle (it turns it on itself): the explorer's figure keeps its one size."""
+    pytest.importorskip("ipympl")
+    ex = rnnviz.explore(canvas="ipympl")
+    canvas = ex.figure.canvas
+    messages = []
+    canvas.send = lambda content, buffers=None: messages.append(content)
+    canvas.handle_event({"type": "resize", "width": 400, "height": 900})
+    assert tuple(ex.figure.get_size_inches()) == rnnviz.explorer.FIGURE_SIZE
+    assert any('"resize"' in m.get("data", "") for m in messages)  # the page is told the size it keeps
