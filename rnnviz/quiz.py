@@ -50,6 +50,10 @@ def check(answer, expected, why: str, hint: str | None = None, *, rtol: float = 
     Whole numbers and bools are compared exactly. A wrong answer prints what the
     learner said and, where it can tell, how the answer differs in kind (a number
     where a shape was expected, the wrong number of items) without revealing it.
+    Where text is expected and something else was given (``answer = tr.h`` for
+    ``"h"``), it says to put the answer between quotes. (``answer = h`` with no such
+    name stops with Python's NameError before ``check`` runs; the exercise's
+    comment asks for the quotes.)
     """
     if not isinstance(why, str) or not why.strip():
         raise TypeError(f"why: expected a non-empty str explaining the right answer, got {why!r}.")
@@ -151,6 +155,11 @@ def _kind_mismatch(answer, expected) -> str:
     ka, ke = _kind_of(answer), _kind_of(expected)
     if ke == "an array" and ka in ("a list or tuple", "a number"):
         return ""  # arrays accept nested lists; a shape difference is the learner's to find
+    if ka != ke and ke == "some text":
+        return (
+            f"The answer is some text, not {ka}: put it between quotes, as in answer = \"...\" "
+            "(without the quotes Python reads a name, not text)."
+        )
     if ka != ke:
         return f"The answer is {ke}, not {ka}."
     seq_a, seq_e = _as_sequence(answer), _as_sequence(expected)
@@ -265,7 +274,11 @@ class MultipleChoice:
         self._label.value = ""
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The live widget, plus the question and its choices for viewers without a kernel."""
+        from . import _static
+
+        return _static.bundle(self.widget._repr_mimebundle_(**kwargs), _static.quiz_text(self.question, self.options),
+                              _static.quiz_html(self.question, self.options))
 
     def __repr__(self) -> str:
         lines = [f"MultipleChoice: {self.question}"] + [f"  ({i}) {o}" for i, o in enumerate(self.options)]
@@ -309,7 +322,10 @@ class ShapeQuiz:
     * ``units``, ``timesteps``, ``features``, ``batch``: the sizes of the layer and input
       (whole numbers from 1 to 64), shown in the question.
     * ``allow_bidirectional``: show the Bidirectional box (default ``True``).
-    * ``seed``: seeds :meth:`surprise`, which picks a random cell and flags.
+    * ``seed``: seeds :meth:`surprise`, which moves to another cell and flags at each press
+      (the same seed gives the same questions in the same order).
+
+    The "how many" box starts empty; left empty, the count is read from the shapes typed.
 
     Headless use: ``q.set(cell="GRU", return_state=True)``, ``q.predict(2, [(1, 2), (1, 2)])``,
     ``q.check()``; ``q.feedback`` holds the text shown and ``q.answer()`` the right shapes.
@@ -343,6 +359,7 @@ class ShapeQuiz:
         if flags["bidirectional"] and not allow_bidirectional:
             raise ValueError("bidirectional: True needs allow_bidirectional=True, got allow_bidirectional=False.")
         self._rng = np.random.default_rng(_checks.integer(seed, "seed", 0))
+        self._deck: list[tuple[str, bool, bool, bool]] = []  # questions surprise() has still to ask
         self._traces: dict = {}
 
         import ipywidgets as w
@@ -352,14 +369,16 @@ class ShapeQuiz:
             "bidirectional": w.Checkbox(value=flags["bidirectional"], description="inside Bidirectional"),
             "return_sequences": w.Checkbox(value=flags["return_sequences"], description="return_sequences"),
             "return_state": w.Checkbox(value=flags["return_state"], description="return_state"),
-            # 0 = "not given": the count is then read from the shapes typed, so a learner who types
+            # Starts empty. Left empty, the count is read from the shapes typed, so a learner who types
             # every shape right is never marked wrong for leaving this box alone.
-            "count": w.BoundedIntText(value=0, min=0, max=9, description="how many:"),
+            "count": w.Text(value="", placeholder="e.g. 3", description="how many:"),
             "shapes": w.Text(value="", placeholder="e.g. (1, 3, 2), (1, 2)", description="shapes:"),
         }
         self.controls["bidirectional"].layout.display = None if allow_bidirectional else "none"
         for key in ("cell", "bidirectional", "return_sequences", "return_state"):
             self.controls[key].observe(lambda _: self._on_change(), names="value")
+        for key in ("count", "shapes"):  # an edited prediction has not been checked yet
+            self.controls[key].observe(lambda _: self._clear_verdict(), names="value")
         check_b = w.Button(description="Check", button_style="primary")
         check_b.on_click(lambda _: self.check())
         show_b = w.Button(description="Show answer")
@@ -369,10 +388,12 @@ class ShapeQuiz:
         self._code = w.HTML()
         self._label = w.HTML()
         self._feedback = ""
+        self._verdict: bool | None = None  # True/False after Check, None for no feedback or a revealed answer
         intro = w.HTML(
             f"<b>Predict what comes back.</b> Input x has shape ({self.batch}, {self.timesteps}, {self.features}) "
             f"(batch, timesteps, features); the layer has units={self.units}. Pick a layer and flags, "
-            "then type how many tensors Keras returns and their shapes, in order."
+            "then type how many tensors Keras returns and their shapes, in order. "
+            "(Leave <i>how many</i> empty to let your shapes do the counting.)"
         )
         c = self.controls
         self.widget = w.VBox(
@@ -402,10 +423,11 @@ class ShapeQuiz:
                 self.controls[name].value = _checks.flag(value, name)
         return self
 
-    def predict(self, count: int, shapes) -> ShapeQuiz:
+    def predict(self, count: int | None, shapes) -> ShapeQuiz:
         """Type a prediction: ``count`` tensors with ``shapes`` (a list of tuples, or text
-        such as ``"(1, 3, 2), (1, 2)"``); returns ``self``."""
-        self.controls["count"].value = _checks.integer(count, "count", 0, 9)
+        such as ``"(1, 3, 2), (1, 2)"``); returns ``self``. ``count=None`` leaves the
+        "how many" box empty, so the shapes typed give the count."""
+        self.controls["count"].value = "" if count is None else str(_checks.integer(count, "count", 0, 9))
         if not isinstance(shapes, str):
             try:
                 shapes = ", ".join(str(tuple(int(n) for n in s)) for s in shapes)
@@ -422,7 +444,15 @@ class ShapeQuiz:
         right = self.answer()
         names = [n for n, _ in right]
         shapes = [s for _, s in right]
-        count = self.controls["count"].value
+        count_text = self.controls["count"].value.strip()
+        if count_text and not re.fullmatch(r"\d+", count_text):
+            self._show(
+                f"Type how many tensors as a whole number, e.g. 3 (you typed {count_text!r}), "
+                "or leave the box empty to let your shapes do the counting.",
+                False,
+            )
+            return False
+        count = int(count_text) if count_text else None
         typed = _parse_shapes(self.controls["shapes"].value)
         if typed is None:
             self._show(
@@ -433,7 +463,7 @@ class ShapeQuiz:
             self._show("Type the shapes too, one tuple per tensor in order, e.g. (1, 3, 2), (1, 2).", False)
             return False
         problems = []
-        if count == 0:  # the box left alone: the shapes typed say how many
+        if count is None:  # the box left empty: the shapes typed say how many
             count = len(typed)
         if count != len(right):
             problems.append(
@@ -467,17 +497,23 @@ class ShapeQuiz:
         return "The answer: " + self._explain()
 
     def surprise(self) -> ShapeQuiz:
-        """Pick a random cell and flags (seeded by ``seed``) and clear the prediction; returns ``self``."""
-        c = self.controls
-        bidi = c["bidirectional"].layout.display != "none" and bool(self._rng.integers(0, 4) == 0)
-        self.set(
-            str(self._rng.choice(CELLS)),
-            bidirectional=bidi,
-            return_sequences=bool(self._rng.integers(0, 2)),
-            return_state=bool(self._rng.integers(0, 2)),
-        )
-        c["shapes"].value = ""
-        c["count"].value = 0
+        """Move to a new question: another cell and flags, never the one on screen; returns ``self``.
+
+        The questions come from a shuffled deck of every allowed choice (seeded by ``seed``):
+        each comes up once before any repeats, and the same seed gives the same order.
+        The prediction boxes and the feedback are cleared.
+        """
+        if len(self._deck) < 2:  # a fresh shuffle; a question left over from the last one is asked first
+            self._deck = self._shuffled_questions() + self._deck
+        current = self._question()
+        if self._deck[-1] == current:  # never the question already on screen: ask that one later
+            i = max(i for i, q in enumerate(self._deck) if q != current)
+            self._deck[i], self._deck[-1] = self._deck[-1], self._deck[i]
+        cell, bidirectional, return_sequences, return_state = self._deck.pop()
+        self.set(cell, bidirectional=bidirectional, return_sequences=return_sequences, return_state=return_state)
+        self.controls["shapes"].value = ""
+        self.controls["count"].value = ""
+        self._on_change()  # a new question clears the feedback, even if no control changed
         return self
 
     @property
@@ -497,6 +533,21 @@ class ShapeQuiz:
         return f"{layer}(x)   # x.shape == {(self.batch, self.timesteps, self.features)}"
 
     # ---- internals
+    def _question(self) -> tuple[str, bool, bool, bool]:
+        c = self.controls
+        return (c["cell"].value, c["bidirectional"].value, c["return_sequences"].value, c["return_state"].value)
+
+    def _shuffled_questions(self) -> list[tuple[str, bool, bool, bool]]:
+        wrappers = (False, True) if self.controls["bidirectional"].layout.display != "none" else (False,)
+        questions = [
+            (cell, bidi, seq, state)
+            for cell in CELLS
+            for bidi in wrappers
+            for seq in (False, True)
+            for state in (False, True)
+        ]
+        return [questions[i] for i in self._rng.permutation(len(questions))]
+
     def _trace(self, kind: str, bidirectional: bool):
         key = (kind, bidirectional)
         if key not in self._traces:
@@ -544,16 +595,33 @@ class ShapeQuiz:
 
     def _on_change(self) -> None:
         self._code.value = f"<code>{_escape(self.code)}</code>"
-        self._feedback = ""
-        self._label.value = ""
+        self._show("", None)
+
+    def _clear_verdict(self) -> None:
+        """Remove a Right!/Not yet verdict once the prediction it judged is edited; keep a revealed answer."""
+        if self._verdict is not None:
+            self._show("", None)
 
     def _show(self, text: str, ok: bool | None) -> None:
         self._feedback = text
+        self._verdict = ok if text else None
         colour = {True: "#1a7f37", False: "#b35900", None: "#333333"}[ok]
-        self._label.value = f'<span style="color:{colour}">{_escape(text)}</span>'
+        self._label.value = f'<span style="color:{colour}">{_escape(text)}</span>' if text else ""
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The live widget, plus the question and what to choose for viewers without a kernel."""
+        from . import _static
+
+        question = (f"Predict what comes back: x has shape {(self.batch, self.timesteps, self.features)} "
+                    f"(batch, timesteps, features) and the layer has units={self.units}. How many tensors "
+                    "does Keras return, and what are their shapes, in order?")
+        choices = [f"cell: {', '.join(CELLS[:-1])} or {CELLS[-1]}", "return_sequences: False or True",
+                   "return_state: False or True"]
+        if self.controls["bidirectional"].layout.display != "none":
+            choices.insert(1, "inside Bidirectional or not")
+        start = f"It starts at: {self.code}"
+        return _static.bundle(self.widget._repr_mimebundle_(**kwargs), _static.quiz_text(question, choices, start),
+                              _static.quiz_html(question, choices, start))
 
     def __repr__(self) -> str:
         return f"ShapeQuiz: {self.code}"

@@ -98,6 +98,15 @@ def test_check_names_a_difference_in_kind_without_the_value(capsys):
     assert "1 item" in out and "(4, 5, 6)" not in out and "(7, 8)" not in out
 
 
+@pytest.mark.parametrize("answer", [np.zeros((1, 5, 1)), 3, True])
+def test_check_asks_for_quotes_when_text_is_expected(answer, capsys):
+    assert check(answer, "h", "ok", hint="Compare h and c.") is False
+    out = capsys.readouterr().out
+    assert "between quotes" in out and 'answer = "..."' in out
+    assert "Compare h and c." in out
+    assert out.count("\n") == 1
+
+
 @pytest.mark.parametrize("why", [None, "", "   ", 3])
 def test_check_needs_a_why(why):
     with pytest.raises(TypeError, match="why"):
@@ -229,7 +238,7 @@ def test_shape_quiz_changing_a_flag_clears_feedback_and_updates_code():
 
 def test_shape_quiz_buttons_drive_the_same_logic():
     quiz = ShapeQuiz("LSTM", units=2, return_state=True)
-    quiz.controls["count"].value = 3
+    quiz.controls["count"].value = "3"
     quiz.controls["shapes"].value = "(1, 2) (1, 2) (1, 2)"
     check_button, show_button, _ = quiz.widget.children[5].children
     check_button.click()
@@ -243,8 +252,55 @@ def test_shape_quiz_surprise_is_seeded_and_clears_the_prediction():
     picks_a = [a.surprise().code for _ in range(6)]
     picks_b = [b.surprise().code for _ in range(6)]
     assert picks_a == picks_b
-    assert len(set(picks_a)) > 1
-    assert a.controls["shapes"].value == ""
+    assert picks_a != [ShapeQuiz(seed=4).surprise().code for _ in range(6)]
+    assert a.controls["shapes"].value == "" and a.controls["count"].value == ""
+
+
+@pytest.mark.parametrize("allow_bidirectional", [True, False])
+def test_shape_quiz_surprise_asks_a_new_question_every_press(allow_bidirectional):
+    quiz = ShapeQuiz(allow_bidirectional=allow_bidirectional, seed=0)
+    every = len(CELLS) * 2 * 2 * (2 if allow_bidirectional else 1)  # cells x flags (x Bidirectional or not)
+    shown = [quiz.code] + [quiz.surprise().code for _ in range(3 * every)]
+    assert all(before != after for before, after in zip(shown[:-1], shown[1:], strict=True))  # never the question on screen
+    for start in (1, 1 + every):  # each round of presses asks every question once
+        assert len(set(shown[start : start + every])) == every
+
+
+def test_shape_quiz_surprise_never_repeats_a_question_set_by_hand():
+    quiz = ShapeQuiz(seed=5)
+    for _ in range(40):
+        upcoming = quiz._deck[-1] if len(quiz._deck) >= 2 else None
+        if upcoming is not None:  # the learner picks, by hand, the very question surprise would ask next
+            quiz.set(upcoming[0], bidirectional=upcoming[1], return_sequences=upcoming[2], return_state=upcoming[3])
+        before = quiz.code
+        assert quiz.surprise().code != before
+
+
+def test_shape_quiz_surprise_clears_the_old_feedback():
+    quiz = ShapeQuiz("LSTM", units=2, seed=0)
+    assert quiz.predict(1, [(1, 2)]).check() is True
+    assert quiz.feedback.startswith("Right!")
+    quiz.surprise()
+    assert quiz.feedback == "" and quiz._label.value == ""
+    assert quiz.controls["shapes"].value == "" and quiz.controls["count"].value == ""
+
+
+def test_shape_quiz_editing_a_checked_prediction_clears_the_verdict_but_not_a_revealed_answer():
+    quiz = ShapeQuiz("GRU", units=2)
+    quiz.predict(1, [(1, 2)]).check()
+    assert quiz.feedback.startswith("Right!")
+    quiz.controls["shapes"].value = "(1, 2, 2)"  # typed after the check: the verdict no longer applies
+    assert quiz.feedback == ""
+    quiz.check()
+    assert quiz.feedback.startswith("Not yet:")
+    quiz.controls["count"].value = "2"
+    assert quiz.feedback == ""
+    show_button = quiz.widget.children[5].children[1]
+    show_button.click()
+    answer = quiz.feedback
+    assert answer.startswith("The answer: ")
+    quiz.controls["shapes"].value = "(1, 2)"  # copying from the revealed answer keeps it on screen
+    assert quiz.feedback == answer
 
 
 def test_shape_quiz_without_bidirectional_never_surprises_with_it():
@@ -310,10 +366,26 @@ def test_returns_table_rejects_unknown_cells():
 
 def test_shape_quiz_takes_the_count_from_the_shapes_when_the_box_is_left_alone():
     quiz = ShapeQuiz("LSTM", units=4, timesteps=5, batch=2, return_state=True)
-    assert quiz.controls["count"].value == 0  # nothing typed in "how many:" yet
+    assert quiz.controls["count"].value == ""  # the "how many:" box starts empty, not at a puzzling 0
+    assert quiz.controls["count"].placeholder
     right = ", ".join(str(shape) for _, shape in quiz.answer())  # traced from the layer, not typed here
     quiz.controls["shapes"].value = right
     assert quiz.check(), quiz.feedback
-    quiz.controls["count"].value = 1  # a count typed in, and wrong: then it is judged
+    quiz.controls["count"].value = "1"  # a count typed in, and wrong: then it is judged
     assert not quiz.check()
     assert "You typed 3 shapes for 1 tensor." in quiz.feedback
+    quiz.controls["count"].value = "0"  # 0 is a count like any other, not "left empty"
+    assert not quiz.check()
+    assert "you said 0 tensors" in quiz.feedback
+    assert quiz.predict(None, right).check() is True  # predict(None, ...) leaves the box empty
+    assert quiz.controls["count"].value == ""
+
+
+@pytest.mark.parametrize("typed", ["three", "3 tensors", "-1", "2.5"])
+def test_shape_quiz_asks_for_a_whole_number_of_tensors(typed):
+    quiz = ShapeQuiz("GRU", units=2)
+    quiz.controls["count"].value = typed
+    quiz.controls["shapes"].value = "(1, 2)"
+    assert quiz.check() is False
+    assert "whole number" in quiz.feedback and repr(typed) in quiz.feedback
+    assert "(1, 2)" not in quiz.feedback.split("you typed")[0]  # no answer given away
