@@ -282,21 +282,33 @@ def test_jupyterlab_every_change_draws_a_whole_correct_frame(lab):
     """After every change the canvas shows exactly what an explorer created with those settings draws."""
     page, server = lab
     with diagnosed(page, server, "jupyterlab"):
-        bh.explorer(page).scroll_into_view_if_needed()
-        settings, garbled = dict(START), []
-        for step, (name, value) in enumerate(CHANGES):
-            current = settings[name]
-            settings[name] = value
-            before = bh.figure_signature(page)
-            set_control(page, name, value, current)
-            bh.wait_for_figure_change(page, before)
-            expected = expected_pixels(settings)
-            shown = wait_for_pixels(page, expected)
-            if shown is not None:
-                Path(tempfile.gettempdir(), f"rnnviz-garbled-{step}.png").write_bytes(shown)
-                garbled.append(f"step {step}: {name}={value!r} with {settings}")
-        assert not garbled, (f"{len(garbled)} of {len(CHANGES)} frames differ from a fresh explorer "
-                             f"(saved as {tempfile.gettempdir()}/rnnviz-garbled-<step>.png):\n" + "\n".join(garbled))
+        check_every_change(page)
+
+
+def test_voila_every_change_draws_a_whole_correct_frame(voila):
+    """The same in the classroom dashboard."""
+    page, server = voila
+    with diagnosed(page, server, "voila"):
+        check_every_change(page)
+
+
+def check_every_change(page) -> None:
+    """Make every change of ``CHANGES`` in turn; after each, the canvas must match a freshly created explorer."""
+    bh.explorer(page).scroll_into_view_if_needed()
+    settings, garbled = dict(START), []
+    for step, (name, value) in enumerate(CHANGES):
+        current = settings[name]
+        settings[name] = value
+        before = bh.figure_signature(page)
+        set_control(page, name, value, current)
+        bh.wait_for_figure_change(page, before)
+        expected = expected_pixels(settings)
+        shown = wait_for_pixels(page, expected)
+        if shown is not None:
+            Path(tempfile.gettempdir(), f"rnnviz-garbled-{step}.png").write_bytes(shown)
+            garbled.append(f"step {step}: {name}={value!r} with {settings}")
+    assert not garbled, (f"{len(garbled)} of {len(CHANGES)} frames differ from a fresh explorer "
+                         f"(saved as {tempfile.gettempdir()}/rnnviz-garbled-<step>.png):\n" + "\n".join(garbled))
 
 
 def set_control(page, name: str, value, current) -> None:
