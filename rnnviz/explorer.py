@@ -335,8 +335,8 @@ class Explorer:
         # pre-wrap: a long line wraps inside the box, never cut off; a very long snippet scrolls down.
         self._code_box.value = (
             "<div style='font-size:14px; font-weight:bold'>Keras code for this figure</div>"
-            "<pre style='font-family:monospace; white-space:pre-wrap; word-break:normal; overflow-wrap:break-word; font-size:13px; "
-            "line-height:1.35; margin:4px 0; max-height:250px; overflow-y:auto; background:#f6f6f6; "
+            "<pre style='font-family:monospace; white-space:pre-wrap; word-break:normal; overflow-wrap:break-word; "
+            "font-size:13px; line-height:1.35; margin:4px 0; max-height:250px; overflow-y:auto; background:#f6f6f6; "
             f"padding:4px 6px'>{html.escape(self.code)}</pre>"
         )
 
