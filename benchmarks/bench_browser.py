@@ -9,6 +9,9 @@ in tests/browser/, each the same LSTM(2) on x of shape (1, 3, 1):
 * baseline.ipynb: the naive way, ``ipywidgets.interactive`` over a function that builds a Keras model
   with the new flags, runs ``model.predict``, and draws a new matplotlib figure (inline PNG).
 
+On the explorer page it also presses Play in each view (h and c over time, unrolled, the cell at t) and
+counts how many new pictures the page shows per second, in a first pass and a later one.
+
 For each page it clicks return_state and return_sequences in turn and measures, inside the page, the
 time from the click to the first animation frame where the figure's pixels differ (a hash of every
 canvas's pixels; an image's new source once it has loaded). Between clicks it waits until the figure
@@ -49,6 +52,49 @@ def signature_cost_ms(page, repeats: int = 20) -> float:
     return bh.figure(page).evaluate(js % (repeats, bh.FIGURE_SIGNATURE_JS.strip())) / repeats
 
 
+#: Count how often the figure's pixels change in ``ms`` milliseconds (checked at every animation frame).
+COUNT_CHANGES_JS = (
+    """
+async ([figureSel, ms]) => {
+  const signature = """
+    + bh.FIGURE_SIGNATURE_JS
+    + """;
+  const figure = () => document.querySelector(figureSel);
+  let last = signature(figure()), changes = 0;
+  const t0 = performance.now();
+  return await new Promise((resolve) => {
+    const poll = () => {
+      const now = signature(figure());
+      if (now && now !== last) { changes++; last = now; }
+      if (performance.now() - t0 > ms) resolve(changes); else requestAnimationFrame(poll);
+    };
+    requestAnimationFrame(poll);
+  });
+}
+"""
+)
+VIEW_BUTTONS = {"time": "over time", "unrolled": "unrolled", "cell": "cell at t"}
+
+
+def play_rates(page, seconds: float = 5.0) -> dict[str, tuple[float, float]]:
+    """Steps per second the Play button shows in each view: first pass (pictures drawn anew) and a later pass."""
+    root = bh.explorer(page)
+    rates = {}
+    for view, label in VIEW_BUTTONS.items():
+        before = bh.figure_signature(page)
+        root.locator(".rnnviz-view button", has_text=label).first.click()
+        if view != "time":
+            bh.wait_for_figure_change(page, before)
+        root.locator(".rnnviz-play button").first.click()  # play (it loops over the timesteps)
+        first = page.evaluate(COUNT_CHANGES_JS, [bh.SELECTORS["figure"], seconds * 1000]) / seconds
+        later = page.evaluate(COUNT_CHANGES_JS, [bh.SELECTORS["figure"], seconds * 1000]) / seconds
+        root.locator(".rnnviz-play button").nth(1).click()  # pause
+        bh.wait_for_figure_settled(page, timeout=30, quiet=0.5)
+        rates[view] = (first, later)
+    root.locator(".rnnviz-view button", has_text="over time").first.click()
+    return rates
+
+
 def measure(server_kind: str, clicks: int) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
@@ -69,6 +115,8 @@ def measure(server_kind: str, clicks: int) -> dict[str, list[float]]:
                     opened = time.monotonic() - t0
                     cost = signature_cost_ms(page)
                     results[name] = time_clicks(page, clicks)
+                    if name == "explorer":
+                        results["play"] = play_rates(page)
                 except Exception:
                     print(f"{name}: failed; page screenshot {bh.failure_screenshot(page, 'bench-' + name)}")
                     print(server.log_tail())
@@ -91,6 +139,10 @@ def main() -> None:
         parser.error(f"--clicks: expected at least 20 for a steady median, got {args.clicks}")
 
     results = measure(args.server, args.clicks)
+    play = results.pop("play")
+    print(f"\nPlay in Chromium ({args.server}), pictures shown per second over 5 s (Play steps every 80 ms: 12.5/s at most):")
+    for view, (first, later) in play.items():
+        print(f"  {view:9} first pass {first:5.1f}/s   later pass {later:5.1f}/s")
     print(f"\nclick -> new pixels in Chromium ({args.server}), {args.clicks} clicks each, ms:")
     medians = {}
     for name, times in results.items():

@@ -80,6 +80,23 @@ def time_live_canvas(repeats: int) -> list[float]:
     return times
 
 
+def time_views(rounds: int = 2) -> dict[str, dict[str, list[float]]]:
+    """Moving t (and flipping a flag) in each view: first visits draw a picture, revisits reuse it."""
+    out = {}
+    for view in ("time", "unrolled", "cell"):
+        ex = rnnviz.explore(cell="LSTM", units=4, timesteps=8, features=2, batch=2, view=view, canvas="image")
+        times = {"first": [], "revisit": []}
+        for r in range(rounds):
+            for flag in (False, True):
+                ex.controls["return_state"].value = flag
+                for t in range(8):
+                    start = time.perf_counter()
+                    ex.controls["t"].value = t
+                    times["first" if r == 0 else "revisit"].append(time.perf_counter() - start)
+        out[view] = times
+    return out
+
+
 def time_baseline(repeats: int) -> list[float]:
     keras.utils.set_random_seed(0)
     x = np.random.default_rng(0).normal(size=(2, 8, 2)).astype("float32")
@@ -114,6 +131,10 @@ def main() -> None:
     print(f"  for reference, re-mark + full figure.canvas.draw():           median {full:7.1f} ms")
     print(f"naive baseline (build model, predict, new figure + draw):       median {base:7.1f} ms "
           f"({len(baseline)} runs)")
+    for view, t_times in time_views().items():
+        print(f"move t, {view:8} view: first visit median {_ms(t_times['first']):6.1f} ms, revisit "
+              f"{_ms(t_times['revisit']):5.1f} ms ({len(t_times['first'])} moves each); "
+              f"baseline / first visit {base / _ms(t_times['first']):4.1f}x")
     print(f"ratio baseline / explorer: first visit {base / first:5.1f}x, revisit {base / revisit:6.1f}x, "
           f"live canvas {base / _ms(live):5.1f}x"
           "   (goal: <= 30 ms and >= 5x)")

@@ -8,8 +8,9 @@ from ._quiet import import_keras as _import_keras
 
 _import_keras()
 
-from . import cell_diagram, gates, quiz, reference, snippet, unrolled  # noqa: E402
+from . import cell_diagram, composite, gates, quiz, reference, snippet, unrolled  # noqa: E402
 from .cell_diagram import draw_cell  # noqa: E402
+from .composite import draw_decoding_loop, draw_handover, draw_stacked  # noqa: E402
 from .explorer import Explorer, explore  # noqa: E402
 from .gates import plot_gates  # noqa: E402
 from .plot import plot_states  # noqa: E402
@@ -19,7 +20,8 @@ from .unrolled import draw_unrolled  # noqa: E402
 
 __all__ = [
     "BidirectionalTrace", "Explorer", "ReturnsTable", "Trace",
-    "cell_diagram", "draw_cell", "draw_unrolled", "explore", "gates", "plot_gates", "plot_states", "quiz",
+    "cell_diagram", "composite", "draw_cell", "draw_decoding_loop", "draw_handover", "draw_stacked", "draw_unrolled",
+    "explore", "gates", "plot_gates", "plot_states", "quiz",
     "reference", "returns_table", "snippet", "trace", "unrolled",
 ]
 __version__ = "0.1.0"

@@ -40,10 +40,14 @@ __all__ = ["Explorer", "explore"]
 LIMITS = {"units": (1, 32), "timesteps": (1, 24), "features": (1, 8), "batch": (1, 8), "seed": (0, 1_000_000)}
 DEFAULTS = {"units": 2, "timesteps": 3, "features": 1, "batch": 1}
 CANVASES = ("auto", "ipympl", "image")
-#: The figure's one size (inches) and resolution, for every cell, size and flag: 898 x 389 px, which
+#: The figure's one size (inches) and resolution, for every cell, size and flag: 898 x 363 px, which
 #: fits JupyterLab's output area beside the file browser at 1366 x 768, under the controls.
-FIGURE_SIZE = (13.6, 5.9)
+FIGURE_SIZE = (13.6, 5.5)
 FIGURE_DPI = 66
+#: The cell diagram is taller than wide pictures: its view has its own canvas size (898 x 528 px).
+CELL_FIGURE_SIZE = (13.6, 8.0)
+#: What the figure shows: h and c over time, the layer unrolled, or the cell at step t.
+VIEWS = ("time", "unrolled", "cell")
 _CACHE_SIZE = 32
 
 
@@ -61,6 +65,8 @@ def explore(
     return_state: bool | None = None,
     bidirectional: bool = False,
     sample: int = 0,
+    view: str = "time",
+    t: int | None = None,
     canvas: str = "auto",
 ) -> Explorer:
     """Open the explorer: controls for the flags and sizes, the Keras line, and h / c over time.
@@ -75,6 +81,10 @@ def explore(
       of ``layer`` and ``x``); ``seed`` seeds the generated weights and input.
     * ``return_sequences``, ``return_state``: the starting flags (default: the layer's, else False).
     * ``sample``: which sample of the batch to draw.
+    * ``view``: ``"time"`` (h and c over time), ``"unrolled"`` (the layer drawn once per timestep, see
+      :func:`rnnviz.draw_unrolled`) or ``"cell"`` (the cell at step ``t``, see :func:`rnnviz.draw_cell`).
+    * ``t``: the step outlined in every view (``0`` to ``timesteps - 1``; default the last). The Play button
+      beside its slider steps through them.
     * ``canvas``: ``"auto"`` (live ipympl canvas in a Jupyter kernel, else a PNG image),
       ``"ipympl"`` or ``"image"``.
 
@@ -114,6 +124,9 @@ def explore(
                                                 "return_sequences")
     settings["return_state"] = _checks.flag(False if return_state is None else return_state, "return_state")
     settings["sample"] = _checks.sample(sample, settings["batch"])
+    settings["view"] = _checks.choice(view, "view", VIEWS)
+    last = settings["timesteps"] - 1
+    settings["t"] = last if t is None else _checks.integer(t, "t", 0, last)
     canvas = _checks.choice(canvas, "canvas", CANVASES)
     if canvas == "auto":
         canvas = "ipympl" if _in_kernel() and _has_ipympl() else "image"
@@ -149,8 +162,9 @@ class Explorer:
     """Widgets over one :class:`~rnnviz.plot.StatesView`; build it with :func:`explore`.
 
     * ``controls``: ``{"cell", "bidirectional", "return_sequences", "return_state", "units",
-      "timesteps", "features", "batch", "sample", "seed", "reset"}`` -> ipywidgets; set ``.value``
-      to drive it (``controls["reset"].click()`` brings back the starting settings).
+      "timesteps", "features", "batch", "sample", "seed", "view", "t", "play", "reset"}`` -> ipywidgets;
+      set ``.value`` to drive it (``controls["reset"].click()`` brings back the starting settings;
+      ``controls["play"]`` steps ``t`` in the page).
     * ``figure``: the one Figure it draws into (the same object, and the same size, for its whole life).
     * ``code``: a complete Keras snippet for the current settings (imports, seed, ``x``, the layer, the
       call) that recreates the drawn numbers when pasted into a new notebook, with each returned
@@ -184,27 +198,33 @@ class Explorer:
         self.view: StatesView | None = None
         self._quiet = False
         self._pngs: dict = {}
+        self._frames: dict = {}  # the unrolled and cell views' pictures, by (view, t, flags), for this trace
         self._retrace()
         for name in ("return_sequences", "return_state"):
             self.controls[name].observe(self._on_flag, names="value")
         for name in ("cell", "bidirectional", "units", "timesteps", "features", "batch", "seed"):
             self.controls[name].observe(self._on_size, names="value")
         self.controls["sample"].observe(self._on_sample, names="value")
+        self.controls["t"].observe(self._on_t, names="value")
+        self.controls["view"].observe(self._on_view, names="value")
         self.controls["reset"].on_click(self._on_reset)
+        # Play steps t in the page itself (a link between two widgets there), and each step reaches the kernel.
+        widgets.jslink((self.controls["play"], "value"), (self.controls["t"], "value"))
         c = self.controls
         # Rows of two controls (about 520 px) beside the code; where there is less room the code wraps below.
         def labelled(name):  # ToggleButtons put their description above them: a label beside them instead
-            if name not in ("cell", "return_sequences", "return_state"):
+            if name not in ("cell", "return_sequences", "return_state", "view"):
                 return c[name]
-            width = "36px" if name == "cell" else "118px"
+            width = "36px" if name in ("cell", "view") else "118px"
             label = widgets.Label(name, layout=widgets.Layout(width=width, flex="0 0 auto"))
             return widgets.HBox([label, c[name]], layout=widgets.Layout(flex="0 0 auto"))
 
         rows = [widgets.HBox([labelled(a), labelled(b)])
                 for a, b in (("cell", "bidirectional"), ("return_sequences", "return_state"), ("units", "timesteps"),
                              ("features", "batch"), ("sample", "seed"))]
+        rows.append(widgets.HBox([labelled("view"), widgets.HBox([c["t"], c["play"]])]))
         panel = widgets.VBox([*rows, widgets.HBox([c["reset"], self._notice_box])],
-                             layout=widgets.Layout(flex="0 0 auto", width="520px"))
+                             layout=widgets.Layout(flex="0 0 auto", width="560px"))
         self.widget = widgets.VBox([
             widgets.HBox([panel, self._code_box], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")),
             self._picture,
@@ -221,7 +241,7 @@ class Explorer:
     @property
     def settings(self) -> dict:
         """The current value of every setting, by name."""
-        return {name: widget.value for name, widget in self.controls.items() if name != "reset"}
+        return {name: widget.value for name, widget in self.controls.items() if name not in ("reset", "play")}
 
     @staticmethod
     def _layer_key(s: dict) -> tuple:
@@ -272,14 +292,26 @@ class Explorer:
             if not self._quiet:
                 self._redraw()
 
+    def _on_t(self, change) -> None:
+        with self._lock:
+            if not self._quiet:
+                self.view.set_t(self.controls["t"].value)
+                self._show()
+
+    def _on_view(self, change) -> None:
+        with self._lock:
+            if not self._quiet:
+                self._show()
+
     def _on_reset(self, button=None) -> None:
         """Every control back to its starting value, then one retrace (not one per control)."""
         with self._lock:
             self._quiet = True
             try:
-                self.controls["batch"].value = self._start["batch"]  # first: it sets the sample slider's range
-                self.controls["sample"].max = max(self._start["batch"] - 1, 0)
-                for name, value in self._start.items():
+                start = self._start
+                self.controls["sample"].max = max(start["batch"] - 1, 0)  # first the ranges, then the values
+                self.controls["t"].max = self.controls["play"].max = start["timesteps"] - 1
+                for name, value in start.items():
                     self.controls[name].value = value
             finally:
                 self._quiet = False
@@ -288,11 +320,15 @@ class Explorer:
     def _retrace(self) -> None:
         s = self.settings
         self.trace, self._x_is_own = self._get_trace(s)
-        sample = self.controls["sample"]
+        sample, t, play = self.controls["sample"], self.controls["t"], self.controls["play"]
         self._quiet = True
         try:
             sample.max = s["batch"] - 1
             sample.disabled = s["batch"] == 1
+            at_end = t.value == t.max  # the last step stays the last step when timesteps change
+            t.max = play.max = s["timesteps"] - 1
+            if at_end:
+                t.value = t.max
         finally:
             self._quiet = False
         self._write_notice()
@@ -303,7 +339,8 @@ class Explorer:
         # No header in the figure (the code beside it lists the flags and shapes); one size for every setting.
         self.view = StatesView(self.trace, s["sample"], figure=self.figure, header=False, dpi=FIGURE_DPI,
                                size=FIGURE_SIZE, side_by_side=True)
-        self._pngs = {}
+        self._pngs, self._frames = {}, {}
+        self.view.set_t(s["t"])
         self.view.update(s["return_sequences"], s["return_state"])
         self._write_code()
         self._show()
@@ -357,20 +394,56 @@ class Explorer:
         return widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
 
     def _png(self) -> bytes:
-        """The figure as PNG bytes; each flag combination of the current view is encoded once."""
-        key = (self.view.return_sequences, self.view.return_state)
+        """The current view as PNG bytes; each picture of the current trace is made and encoded once."""
+        s = self.settings
+        if s["view"] != "time":
+            return self._view_png(s)
+        key = (self.view.return_sequences, self.view.return_state, self.view.t)
         if key not in self._pngs:
             self.view.render()
             self._pngs[key] = _encode_png(np.asarray(self.figure.canvas.buffer_rgba()))
         return self._pngs[key]
 
+    def _view_png(self, s: dict) -> bytes:
+        """The unrolled layer or the cell at t, drawn at the resolution that fits the view's canvas, centred on white."""
+        key = (s["view"], s["t"], s["return_sequences"], s["return_state"])
+        if key not in self._frames:
+            from .cell_diagram import draw_cell
+            from .unrolled import draw_unrolled
+
+            if s["view"] == "unrolled":
+                picture = draw_unrolled(self.trace, s["return_sequences"], s["return_state"], sample=s["sample"],
+                                        t=s["t"])
+            else:
+                picture = draw_cell(self.trace, s["t"], sample=s["sample"], return_sequences=s["return_sequences"],
+                                    return_state=s["return_state"])
+            width, height = _pixels(CELL_FIGURE_SIZE if s["view"] == "cell" else FIGURE_SIZE)
+            inches = picture.get_size_inches()
+            picture.set_dpi(min(width / inches[0], height / inches[1]))
+            agg = FigureCanvasAgg(picture)
+            agg.draw()
+            drawn = np.asarray(agg.buffer_rgba())[:height, :width, :3]
+            frame = np.full((height, width, 3), 255, dtype=np.uint8)
+            top, left = (height - drawn.shape[0]) // 2, (width - drawn.shape[1]) // 2
+            frame[top:top + drawn.shape[0], left:left + drawn.shape[1]] = drawn
+            self._frames[key] = _encode_png(frame)
+        return self._frames[key]
+
     def _show(self) -> None:
-        """Push the re-marked figure to the screen: one whole frame on the live canvas, or a new PNG."""
-        if self._canvas_kind == "ipympl":
-            self.view.render()
-            self.figure.canvas.blit(self.figure.bbox)  # one whole frame (see _LiveCanvas)
-        else:
+        """Push the current view to the screen: one whole frame on the live canvas, or a new PNG."""
+        if self._canvas_kind != "ipympl":
             self._picture.value = self._png()
+            return
+        s, canvas = self.settings, self.figure.canvas
+        size = CELL_FIGURE_SIZE if s["view"] == "cell" else FIGURE_SIZE
+        if tuple(self.figure.get_size_inches()) != size:  # only the cell view has another size
+            self.figure.set_size_inches(*size, forward=True)
+        if s["view"] == "time":
+            canvas.frame = None
+            self.view.render()
+        else:
+            canvas.frame = self._png()
+        canvas.blit(self.figure.bbox)  # one whole frame (see _LiveCanvas)
 
     # -- display -------------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs):
@@ -426,9 +499,23 @@ def _make_controls(s: dict) -> dict:
         "seed": widgets.BoundedIntText(value=s["seed"], min=LIMITS["seed"][0], max=LIMITS["seed"][1],
                                        description="seed", style={"description_width": "72px"},
                                        layout=widgets.Layout(width="250px")),
+        "view": widgets.ToggleButtons(options=[("over time", "time"), ("unrolled", "unrolled"), ("cell at t", "cell")],
+                                      value=s["view"], tooltips=["h and c over time", "the layer unrolled over time",
+                                                                 "the cell at step t"],
+                                      style={"button_width": "68px"}, layout=widgets.Layout(width="auto",
+                                                                                            margin="2px 6px 2px 0")),
+        "t": widgets.IntSlider(value=s["t"], min=0, max=s["timesteps"] - 1, description="t", continuous_update=False,
+                               style={"description_width": "14px"}, layout=widgets.Layout(width="190px")),
+        "play": widgets.Play(value=s["t"], min=0, max=s["timesteps"] - 1, step=1, interval=80, repeat=True, show_repeat=False,
+                             description="Play through the timesteps", layout=widgets.Layout(width="auto")),
         "reset": widgets.Button(description="Reset", icon="undo", tooltip="Back to the starting settings",
                                 layout=widgets.Layout(width="100px", flex="0 0 auto", margin="2px 8px 2px 4px")),
     }
+
+
+def _pixels(size: tuple[float, float]) -> tuple[int, int]:
+    """A figure size in inches as the canvas's ``(width, height)`` in pixels (Agg truncates)."""
+    return int(size[0] * FIGURE_DPI), int(size[1] * FIGURE_DPI)
 
 
 def _encode_png(pixels: np.ndarray) -> bytes:
@@ -456,10 +543,15 @@ def _live_canvas_class():
 
     class _LiveCanvas(Canvas):
         lock = threading.RLock()  # the explorer gives each canvas its own
+        frame = None  # PNG bytes to send instead of the figure's pixels (the explorer's other views)
 
         def draw(self):  # the page asks for a full redraw (after a refresh): wait for any redraw under way
             with self.lock:
-                super().draw()
+                if self.frame is None:
+                    super().draw()
+                else:
+                    self._png_is_old = True
+                    self.manager.refresh_all()
 
         def handle_resize(self, event):  # the page's resize handle: answer with the one size the explorer keeps
             with self.lock:
@@ -473,6 +565,8 @@ def _live_canvas_class():
                     return None
                 self._png_is_old = False
                 self._force_full = False
+                if self.frame is not None:
+                    return self.frame
                 return _encode_png(np.asarray(self.get_renderer().buffer_rgba()))
 
         def send_binary(self, data):

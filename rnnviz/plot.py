@@ -45,6 +45,7 @@ MAX_LINES = len(OKABE_ITO)
 FONT = {"title": 18, "label": 16, "tick": 13, "mark": 15, "note": 13}
 
 MARK_EDGE = "#000000"
+STEP_COLOUR = "#D55E00"  # Okabe & Ito's vermillion: the step t picked in the explorer, in every view
 HATCH_COLOUR = "#a6a6a6"
 MUTE_ALPHA = 0.78
 
@@ -136,6 +137,7 @@ class StatesView:
         self.return_sequences: bool | None = None
         self.return_state: bool | None = None
         self.marks: dict[str, dict[str, tuple[int, int]]] = {}
+        self.t: int | None = None
         self._background = None
         self._frames: dict = {}
         self._draw_static(height)
@@ -243,6 +245,13 @@ class StatesView:
         size = FONT["mark"] if self._columns == 1 else FONT["mark"] - 2
         art["label"] = ax.text(-0.5, 1.04, "", transform=above, fontsize=size, fontweight="bold", linespacing=1.1,
                                va="bottom", ha="left", clip_on=False)
+        # Step t (the explorer's timestep control): a dashed vermillion outline and "t=k" inside its top.
+        art["t_band"] = ax.add_patch(Rectangle((-0.5, span["y"]), 1, span["height"], facecolor="none",
+                                               edgecolor=STEP_COLOUR, lw=2.5, linestyle="--", zorder=7,
+                                               visible=False))
+        art["t_label"] = ax.text(0, 0.97, "", transform=above, fontsize=FONT["note"], color=STEP_COLOUR,
+                                 fontweight="bold", ha="center", va="top", zorder=9, visible=False,
+                                 bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none"))
         art["note"] = ax.text(0, 0.5, "not returned by Keras", transform=above, fontsize=FONT["note"],
                               style="italic", color="#333333", ha="center", va="center", zorder=8,
                               bbox=dict(boxstyle="round,pad=0.3", facecolor="white", edgecolor="#666666",
@@ -269,7 +278,7 @@ class StatesView:
             self._frames = {}
             for artist, visible in zip(self._dynamic, shown, strict=True):
                 artist.set_visible(visible)
-        key = (self.return_sequences, self.return_state)
+        key = (self.return_sequences, self.return_state, self.t)
         if key in self._frames:
             canvas.restore_region(self._frames[key])
             return
@@ -279,6 +288,18 @@ class StatesView:
         self._frames[key] = canvas.copy_from_bbox(self.figure.bbox)
 
     # -- re-marking for new flags -------------------------------------------------------------
+    def set_t(self, t: int | None) -> None:
+        """Outline timestep ``t`` (input order) in every panel, or nothing for ``None``; draw with :meth:`render`."""
+        self.t = t
+        for panel in self.panels:
+            band, label = panel.artists["t_band"], panel.artists["t_label"]
+            band.set_visible(t is not None)
+            label.set_visible(t is not None)
+            if t is not None:
+                band.set_x(t - 0.5)
+                label.set_x(t)
+                label.set_text(f"t={t}")
+
     def update(self, return_sequences: bool = False, return_state: bool = False) -> None:
         """Mark what Keras returns for these flags; nothing is recomputed or redrawn from scratch.
 

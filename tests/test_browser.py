@@ -272,10 +272,13 @@ CHANGES = [
     ("sample", 1), ("sample", 0), ("sample", 1),
     ("seed", 7), ("seed", 11), ("seed", 3),
     ("return_state", True), ("return_sequences", True), ("return_state", False),
+    ("view", "unrolled"), ("t", 1), ("view", "cell"), ("t", 0), ("view", "time"), ("t", 2),
+    ("view", "cell"), ("return_sequences", False), ("view", "unrolled"),
 ]
 #: The explorer's settings as the playground opens it: ``rnnviz.explore()``.
 START = {"cell": "LSTM", "bidirectional": False, "units": 2, "timesteps": 3, "features": 1, "batch": 1, "sample": 0,
-         "seed": 0, "return_sequences": False, "return_state": False}
+         "seed": 0, "return_sequences": False, "return_state": False, "view": "time", "t": 2}
+VIEW_BUTTONS = {"time": "over time", "unrolled": "unrolled", "cell": "cell at t"}
 
 
 def test_jupyterlab_every_change_draws_a_whole_correct_frame(lab):
@@ -299,6 +302,8 @@ def check_every_change(page) -> None:
     for step, (name, value) in enumerate(CHANGES):
         current = settings[name]
         settings[name] = value
+        if name == "timesteps":  # the explorer keeps t on the last step when it was there, else in range
+            settings["t"] = value - 1 if settings["t"] == current - 1 else min(settings["t"], value - 1)
         before = bh.figure_signature(page)
         set_control(page, name, value, current)
         bh.wait_for_figure_change(page, before)
@@ -316,6 +321,8 @@ def set_control(page, name: str, value, current) -> None:
     root = bh.explorer(page).locator(f".rnnviz-{name.replace('_', '-')}").first
     if name == "cell":
         root.locator("button", has_text=value).first.click()
+    elif name == "view":
+        root.locator("button", has_text=VIEW_BUTTONS[value]).first.click()
     elif name == "bidirectional":
         root.locator("input[type=checkbox]").click()
     elif name in ("return_sequences", "return_state"):
@@ -387,3 +394,18 @@ def flip_bidirectional(page) -> None:
     before = bh.figure_signature(page)
     bh.explorer(page).locator(".rnnviz-bidirectional input[type=checkbox]").click()
     bh.wait_for_figure_change(page, before)
+
+
+def test_jupyterlab_play_steps_through_the_timesteps(lab):
+    """Play moves t in the page; each step reaches the kernel and the figure changes."""
+    page, server = lab
+    with diagnosed(page, server, "jupyterlab"):
+        root = bh.explorer(page)
+        seen = {bh.figure_signature(page)}
+        root.locator(".rnnviz-play button").first.click()  # the first of Play's buttons: play
+        deadline = time.monotonic() + 20
+        while len(seen) < 3 and time.monotonic() < deadline:  # the playground's explorer has 3 timesteps
+            seen.add(bh.figure_signature(page))
+            time.sleep(0.05)
+        root.locator(".rnnviz-play button").nth(1).click()  # pause
+        assert len(seen) >= 3, f"Play showed only {len(seen)} different pictures in 20 s (one per timestep expected)"

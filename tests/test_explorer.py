@@ -218,17 +218,20 @@ def test_live_canvas_sends_whole_frames_equal_to_a_fresh_explorer():
     sent = []
     canvas.send = lambda content, buffers=None: sent.extend(buffers or [])  # what would travel to the page
     changes = [("cell", "GRU"), ("bidirectional", True), ("units", 3), ("return_state", True), ("seed", 5),
-               ("return_sequences", True), ("batch", 2), ("sample", 1), ("timesteps", 4), ("cell", "LSTM")]
+               ("return_sequences", True), ("batch", 2), ("sample", 1), ("timesteps", 4), ("cell", "LSTM"),
+               ("t", 1), ("view", "unrolled"), ("t", 2), ("view", "cell"), ("return_state", False), ("view", "time")]
     for name, value in changes:
         before = len(sent)
         ex.controls[name].value = value
         assert len(sent) == before + 1, f"{name}: one change, one frame"
         s = ex.settings
-        direct = rnnviz.explore(canvas="image", **{k: s[k] for k in ("cell", "bidirectional", "units", "timesteps",
-                                "features", "batch", "seed", "return_sequences", "return_state", "sample")})
+        direct = rnnviz.explore(canvas="image", **s)
         np.testing.assert_array_equal(_pixels(bytes(sent[-1])), _pixels(direct._png()), err_msg=name)
     canvas.draw()  # a full redraw, as the page asks for after a refresh: the same whole picture
     np.testing.assert_array_equal(_pixels(bytes(sent[-1])), _pixels(direct._png()))
+    ex.controls["view"].value = "cell"
+    canvas.draw()  # in the other views too
+    np.testing.assert_array_equal(_pixels(bytes(sent[-1])), _pixels(rnnviz.explore(canvas="image", **ex.settings)._png()))
 
 
 def test_live_canvas_keeps_its_size_when_the_page_asks_for_another():
@@ -241,3 +244,39 @@ def test_live_canvas_keeps_its_size_when_the_page_asks_for_another():
     canvas.handle_event({"type": "resize", "width": 400, "height": 900})
     assert tuple(ex.figure.get_size_inches()) == rnnviz.explorer.FIGURE_SIZE
     assert any('"resize"' in m.get("data", "") for m in messages)  # the page is told the size it keeps
+
+
+@pytest.mark.parametrize("view", ["time", "unrolled", "cell"])
+def test_views_and_the_step_t(view):
+    """Three views of the same trace; t outlines a step in each; a flag flip never traces again."""
+    ex = rnnviz.explore(units=2, timesteps=4, view=view, canvas="image")
+    assert ex.controls["t"].value == 3 and ex.controls["t"].max == 3 and ex.controls["play"].max == 3
+    trace, pictures = ex.trace, {ex._picture.value}
+    for name, value in [("t", 1), ("return_state", True), ("t", 0), ("return_sequences", True)]:
+        ex.controls[name].value = value
+        assert ex.trace is trace  # no recomputation
+        pictures.add(ex._picture.value)
+    assert len(pictures) == 5  # every change drew something new
+    width, height = rnnviz.explorer._pixels(rnnviz.explorer.CELL_FIGURE_SIZE if view == "cell"
+                                            else rnnviz.explorer.FIGURE_SIZE)
+    assert _pixels(ex._picture.value).shape == (height, width, 3)
+    if view == "time":
+        assert ex.view.t == 0 and "t=0" in _texts(ex.figure)
+
+
+def test_the_step_follows_the_last_timestep_and_stays_in_range():
+    ex = rnnviz.explore(timesteps=5, canvas="image")
+    ex.controls["timesteps"].value = 8  # t was the last step: it stays the last
+    assert ex.controls["t"].value == 7 and ex.controls["play"].max == 7
+    ex.controls["t"].value = 2
+    ex.controls["timesteps"].value = 6  # t elsewhere: it stays put
+    assert ex.controls["t"].value == 2
+    ex.controls["timesteps"].value = 2  # and is clamped into range
+    assert ex.controls["t"].value == 1
+
+
+def test_bad_view_and_t():
+    with pytest.raises(ValueError, match="view: expected one of 'time', 'unrolled', 'cell'"):
+        rnnviz.explore(view="gates")
+    with pytest.raises(ValueError, match="t: expected a whole number from 0 to 2"):
+        rnnviz.explore(t=3)
