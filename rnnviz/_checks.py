@@ -194,3 +194,25 @@ def sample(value, batch: int, name: str = "sample") -> int:
             f"(0 to {batch - 1}), got {index}. Pick one of 0 to {batch - 1}, or trace a larger batch."
         )
     return index % batch
+
+
+def timestep(value, timesteps: int, name: str = "t", *, negative: bool = False, optional: bool = False) -> int | None:
+    """Return ``value`` as a timestep in ``[0, timesteps - 1]``, or raise.
+
+    ``negative``: -1 is the last step (as in NumPy); ``optional``: ``None`` is allowed and returned as is.
+    """
+    if optional and value is None:
+        return None
+    leave_out = ", or leave it out" if optional else ""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: expected a whole number (a timestep){' or None' if optional else ''}, got {value!r} "
+                        f"({type(value).__name__}). Pass e.g. {name}=0{leave_out}.")
+    index = int(value)
+    low = -timesteps if negative else 0
+    if not low <= index < timesteps:
+        hint = f"; {name}=-1 is the last step" if negative else (f", or pass {name}=None" if optional else "")
+        raise ValueError(
+            f"{name}: expected a timestep from 0 to {timesteps - 1} (x has {timesteps} timestep"
+            f"{'s' if timesteps != 1 else ''}), got {index}. Pick one of 0 to {timesteps - 1}{hint}."
+        )
+    return index % timesteps

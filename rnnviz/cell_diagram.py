@@ -17,7 +17,6 @@ How a vector reads:
 
 from __future__ import annotations
 
-import numbers
 import textwrap
 from dataclasses import dataclass
 
@@ -99,7 +98,7 @@ def draw_cell(
     """
     trace = _checks.traced(trace, "trace")
     sample = _checks.sample(sample, trace.batch)
-    t = _step(t, trace.timesteps)
+    t = _checks.timestep(t, trace.timesteps, negative=True)
     direction = _checks.choice(direction, "direction", ("forward", "backward"))
     if isinstance(trace, BidirectionalTrace):
         layer = trace.forward if direction == "forward" else trace.backward
@@ -118,20 +117,6 @@ def draw_cell(
                  _checks.flag(bool(return_state) if return_state is None else return_state, "return_state"))
     prev = _previous_states(trace, layer, direction, t, sample, initial_state)
     return _Diagram(trace, layer, direction, t, sample, flags, prev).figure
-
-
-def _step(value, timesteps: int) -> int:
-    """Return ``value`` as a step index in ``[0, timesteps - 1]`` (negative counts from the end), or raise."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"t: expected a whole number (which timestep to draw), got {value!r} ({type(value).__name__}). "
-                        "Pass e.g. t=0.")
-    index = int(value)
-    if not -timesteps <= index < timesteps:
-        raise ValueError(
-            f"t: expected a step from 0 to {timesteps - 1} (the trace has {timesteps} timestep"
-            f"{'s' if timesteps != 1 else ''}), got {index}. Pick one in that range; t=-1 is the last step."
-        )
-    return index % timesteps
 
 
 def _previous_states(trace, layer: Trace, direction: str, t: int, sample: int, initial_state) -> dict[str, np.ndarray]:

@@ -14,7 +14,6 @@ enters at the left (at the right for a layer that reads backwards).
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 from matplotlib import colormaps
@@ -69,21 +68,6 @@ class UnrolledFigure(StatesFigure):
     marked: list
     norm: Normalize
     cmap: object
-
-
-def _timestep(value, timesteps: int, name: str = "t") -> int | None:
-    """Return ``value`` as a timestep in ``[0, timesteps - 1]``, ``None`` for no highlight, or raise."""
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected a whole number (the timestep to highlight) or None, got {value!r} "
-                        f"({type(value).__name__}). Pass e.g. {name}=0, or leave it out.")
-    if not 0 <= int(value) < timesteps:
-        raise ValueError(
-            f"{name}: expected a timestep from 0 to {timesteps - 1} (x has {timesteps} timestep"
-            f"{'s' if timesteps != 1 else ''}), got {int(value)}. Pick one of 0 to {timesteps - 1}, or pass {name}=None."
-        )
-    return int(value)
 
 
 def _starts(trace, initial_state, sample: int) -> dict:
@@ -630,6 +614,6 @@ def draw_unrolled(
     return_sequences = _checks.flag(return_sequences, "return_sequences")
     return_state = _checks.flag(return_state, "return_state")
     sample = _checks.sample(sample, trace.batch)
-    t = _timestep(t, trace.timesteps)
+    t = _checks.timestep(t, trace.timesteps, optional=True)
     starts = _starts(trace, initial_state, sample)
     return _Drawing(trace, return_sequences, return_state, sample, t, starts).fig

@@ -400,12 +400,27 @@ def test_jupyterlab_play_steps_through_the_timesteps(lab):
     """Play moves t in the page; each step reaches the kernel and the figure changes."""
     page, server = lab
     with diagnosed(page, server, "jupyterlab"):
-        root = bh.explorer(page)
-        seen = {bh.figure_signature(page)}
-        root.locator(".rnnviz-play button").first.click()  # the first of Play's buttons: play
-        deadline = time.monotonic() + 20
-        while len(seen) < 3 and time.monotonic() < deadline:  # the playground's explorer has 3 timesteps
-            seen.add(bh.figure_signature(page))
-            time.sleep(0.05)
-        root.locator(".rnnviz-play button").nth(1).click()  # pause
-        assert len(seen) >= 3, f"Play showed only {len(seen)} different pictures in 20 s (one per timestep expected)"
+        check_play(page)
+
+
+def test_voila_play_steps_through_the_timesteps(voila):
+    """The same in the classroom dashboard, in the cell view."""
+    page, server = voila
+    with diagnosed(page, server, "voila"):
+        before = bh.figure_signature(page)
+        set_control(page, "view", "cell", None)
+        bh.wait_for_figure_change(page, before)
+        check_play(page)
+
+
+def check_play(page) -> None:
+    """Press Play; the figure must show one new picture per timestep (3 here) within 20 s; then pause."""
+    root = bh.explorer(page)
+    seen = {bh.figure_signature(page)}
+    root.locator(".rnnviz-play button").first.click()  # the first of Play's buttons: play
+    deadline = time.monotonic() + 20
+    while len(seen) < 3 and time.monotonic() < deadline:  # the playground's explorer has 3 timesteps
+        seen.add(bh.figure_signature(page))
+        time.sleep(0.05)
+    root.locator(".rnnviz-play button").nth(1).click()  # pause
+    assert len(seen) >= 3, f"Play showed only {len(seen)} different pictures in 20 s (one per timestep expected)"
