@@ -18,6 +18,7 @@ difference frame painted onto a canvas just cleared by a resize, left a garbled 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import io
@@ -158,6 +159,19 @@ def _has_ipympl() -> bool:
     return True
 
 
+def _reaction(method):
+    """An observer of a control: one reaction at a time (see ``Explorer._lock``), none while the explorer sets
+    controls itself (``Explorer._quietly``)."""
+
+    @functools.wraps(method)
+    def react(self, change=None) -> None:
+        with self._lock:
+            if not self._quiet:
+                method(self)
+
+    return react
+
+
 class Explorer:
     """Widgets over one :class:`~rnnviz.plot.StatesView`; build it with :func:`explore`.
 
@@ -197,8 +211,7 @@ class Explorer:
         self.layer = None
         self.view: StatesView | None = None
         self._quiet = False
-        self._pngs: dict = {}
-        self._frames: dict = {}  # the unrolled and cell views' pictures, by (view, t, flags), for this trace
+        self._pngs: dict = {}  # each view's picture of the current trace and sample, by (view, t, flags)
         self._retrace()
         for name in ("return_sequences", "return_state"):
             self.controls[name].observe(self._on_flag, names="value")
@@ -273,65 +286,63 @@ class Explorer:
         return self._traces[key]
 
     # -- reacting to the controls --------------------------------------------------------------
-    def _on_flag(self, change) -> None:
-        with self._lock:
-            if self._quiet:
-                return
-            s = self.settings
-            self.view.update(s["return_sequences"], s["return_state"])
-            self._write_code()
-            self._show()
+    @contextlib.contextmanager
+    def _quietly(self):
+        """Set controls without their observers reacting (one retrace afterwards instead of one per control)."""
+        self._quiet = True
+        try:
+            yield
+        finally:
+            self._quiet = False
 
-    def _on_size(self, change) -> None:
-        with self._lock:
-            if not self._quiet:
-                self._retrace()
+    @_reaction
+    def _on_flag(self) -> None:
+        s = self.settings
+        self.view.update(s["return_sequences"], s["return_state"])
+        self._write_code()
+        self._show()
 
-    def _on_sample(self, change) -> None:
-        with self._lock:
-            if not self._quiet:
-                self._redraw()
+    @_reaction
+    def _on_size(self) -> None:
+        self._retrace()
 
-    def _on_t(self, change) -> None:
-        with self._lock:
-            if not self._quiet:
-                self.view.set_t(self.controls["t"].value)
-                self._show()
+    @_reaction
+    def _on_sample(self) -> None:
+        self._redraw()
 
-    def _on_view(self, change) -> None:
-        with self._lock:
-            if not self._quiet:
-                self._show()
+    @_reaction
+    def _on_t(self) -> None:
+        self.view.set_t(self.controls["t"].value)
+        self._show()
+
+    @_reaction
+    def _on_view(self) -> None:
+        self._show()
 
     def _on_reset(self, button=None) -> None:
         """Every control back to its starting value, then one retrace (not one per control)."""
         with self._lock:
-            self._quiet = True
-            try:
+            with self._quietly():
                 start = self._start
                 self.controls["sample"].max = max(start["batch"] - 1, 0)  # first the ranges, then the values
                 self.controls["t"].max = self.controls["play"].max = start["timesteps"] - 1
                 for name, value in start.items():
                     self.controls[name].value = value
-            finally:
-                self._quiet = False
             self._retrace()
 
     def _retrace(self) -> None:
         s = self.settings
         self.trace, self._x_is_own = self._get_trace(s)
         sample, t, play = self.controls["sample"], self.controls["t"], self.controls["play"]
-        self._quiet = True
-        try:
+        with self._quietly():
             sample.max = s["batch"] - 1
             sample.disabled = s["batch"] == 1
             at_end = t.value == t.max  # the last step stays the last step when timesteps change
             t.max = play.max = s["timesteps"] - 1
             if at_end:
                 t.value = t.max
-        finally:
-            self._quiet = False
         self._write_notice()
+        self._write_code()  # the code depends on the trace and the flags, not on the sample drawn
         self._redraw()
 
     def _redraw(self) -> None:
@@ -339,10 +350,9 @@ class Explorer:
         # No header in the figure (the code beside it lists the flags and shapes); one size for every setting.
         self.view = StatesView(self.trace, s["sample"], figure=self.figure, header=False, dpi=FIGURE_DPI,
                                size=FIGURE_SIZE, side_by_side=True)
-        self._pngs, self._frames = {}, {}
+        self._pngs = {}
         self.view.set_t(s["t"])
         self.view.update(s["return_sequences"], s["return_state"])
-        self._write_code()
         self._show()
 
     def _write_notice(self) -> None:
@@ -394,40 +404,38 @@ class Explorer:
         return widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
 
     def _png(self) -> bytes:
-        """The current view as PNG bytes; each picture of the current trace is made and encoded once."""
+        """The current view as PNG bytes; each picture of the current trace and sample is made and encoded once."""
         s = self.settings
-        if s["view"] != "time":
-            return self._view_png(s)
-        key = (self.view.return_sequences, self.view.return_state, self.view.t)
+        key = (s["view"], s["t"], s["return_sequences"], s["return_state"])
         if key not in self._pngs:
-            self.view.render()
-            self._pngs[key] = _encode_png(np.asarray(self.figure.canvas.buffer_rgba()))
+            self._pngs[key] = self._draw_time() if s["view"] == "time" else self._draw_other(s)
         return self._pngs[key]
 
-    def _view_png(self, s: dict) -> bytes:
-        """The unrolled layer or the cell at t, drawn at the resolution that fits the view's canvas, centred on white."""
-        key = (s["view"], s["t"], s["return_sequences"], s["return_state"])
-        if key not in self._frames:
-            from .cell_diagram import draw_cell
-            from .unrolled import draw_unrolled
+    def _draw_time(self) -> bytes:
+        """h and c over time, re-marked for the current flags and t."""
+        self.view.render()
+        return _encode_png(np.asarray(self.figure.canvas.buffer_rgba()))
 
-            if s["view"] == "unrolled":
-                picture = draw_unrolled(self.trace, s["return_sequences"], s["return_state"], sample=s["sample"],
-                                        t=s["t"])
-            else:
-                picture = draw_cell(self.trace, s["t"], sample=s["sample"], return_sequences=s["return_sequences"],
-                                    return_state=s["return_state"])
-            width, height = _pixels(CELL_FIGURE_SIZE if s["view"] == "cell" else FIGURE_SIZE)
-            inches = picture.get_size_inches()
-            picture.set_dpi(min(width / inches[0], height / inches[1]))
-            agg = FigureCanvasAgg(picture)
-            agg.draw()
-            drawn = np.asarray(agg.buffer_rgba())[:height, :width, :3]
-            frame = np.full((height, width, 3), 255, dtype=np.uint8)
-            top, left = (height - drawn.shape[0]) // 2, (width - drawn.shape[1]) // 2
-            frame[top:top + drawn.shape[0], left:left + drawn.shape[1]] = drawn
-            self._frames[key] = _encode_png(frame)
-        return self._frames[key]
+    def _draw_other(self, s: dict) -> bytes:
+        """The unrolled layer or the cell at t, drawn at the resolution that fits the view's canvas, centred on white."""
+        from .cell_diagram import draw_cell
+        from .unrolled import draw_unrolled
+
+        if s["view"] == "unrolled":
+            picture = draw_unrolled(self.trace, s["return_sequences"], s["return_state"], sample=s["sample"], t=s["t"])
+        else:
+            picture = draw_cell(self.trace, s["t"], sample=s["sample"], return_sequences=s["return_sequences"],
+                                return_state=s["return_state"])
+        width, height = _pixels(CELL_FIGURE_SIZE if s["view"] == "cell" else FIGURE_SIZE)
+        inches = picture.get_size_inches()
+        picture.set_dpi(min(width / inches[0], height / inches[1]))
+        agg = FigureCanvasAgg(picture)
+        agg.draw()
+        drawn = np.asarray(agg.buffer_rgba())[:height, :width, :3]
+        frame = np.full((height, width, 3), 255, dtype=np.uint8)
+        top, left = (height - drawn.shape[0]) // 2, (width - drawn.shape[1]) // 2
+        frame[top:top + drawn.shape[0], left:left + drawn.shape[1]] = drawn
+        return _encode_png(frame)
 
     def _show(self) -> None:
         """Push the current view to the screen: one whole frame on the live canvas, or a new PNG."""
