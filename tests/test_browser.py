@@ -45,20 +45,9 @@ COUNT_RUN_CELLS_JS = """() => {
 
 
 @pytest.fixture(scope="module")
-def browser():
-    """One headless Chromium for the module (its context: each server gets its own page)."""
-    if bh.chromium_path() is None:
-        pytest.skip(bh.HOW_TO_ENABLE)
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright to run the browser tests")
-    with sync_api.sync_playwright() as playwright, bh.chromium(playwright) as first_page:
-        first_page.context.set_default_timeout(30_000)
-        yield first_page.context
-
-
-@pytest.fixture(scope="module")
-def lab(browser):
+def lab(chromium_context):
     """The playground open in JupyterLab, every cell run: ``(page, server)``."""
-    page = browser.new_page()
+    page = chromium_context.new_page()
     with bh.jupyterlab([PLAYGROUND]) as server:
         with diagnosed(page, server, "jupyterlab"):
             bh.open_in_lab(page, server, PLAYGROUND)
@@ -67,9 +56,9 @@ def lab(browser):
 
 
 @pytest.fixture(scope="module")
-def voila(browser):
+def voila(chromium_context):
     """The playground as a Voilà dashboard, as in class: ``(page, server)``."""
-    page = browser.new_page()
+    page = chromium_context.new_page()
     page.set_viewport_size(PICTURE_VIEWPORT)
     with bh.voila(PLAYGROUND) as server:
         with diagnosed(page, server, "voila"):
@@ -304,9 +293,7 @@ def check_every_change(page) -> None:
         settings[name] = value
         if name == "timesteps":  # the explorer keeps t on the last step when it was there, else in range
             settings["t"] = value - 1 if settings["t"] == current - 1 else min(settings["t"], value - 1)
-        before = bh.figure_signature(page)
-        set_control(page, name, value, current)
-        bh.wait_for_figure_change(page, before)
+        change(page, name, value, current)
         expected = expected_pixels(settings)
         shown = wait_for_pixels(page, expected)
         if shown is not None:
@@ -314,6 +301,13 @@ def check_every_change(page) -> None:
             garbled.append(f"step {step}: {name}={value!r} with {settings}")
     assert not garbled, (f"{len(garbled)} of {len(CHANGES)} frames differ from a fresh explorer "
                          f"(saved as {tempfile.gettempdir()}/rnnviz-garbled-<step>.png):\n" + "\n".join(garbled))
+
+
+def change(page, name: str, value, current=None) -> None:
+    """Change one control (see :func:`set_control`) and wait until the figure has changed and settled."""
+    before = bh.figure_signature(page)
+    set_control(page, name, value, current)
+    bh.wait_for_figure_change(page, before)
 
 
 def set_control(page, name: str, value, current) -> None:
@@ -391,9 +385,7 @@ def check_all_in_view(page, area_js: str) -> dict[str, float]:
 
 
 def flip_bidirectional(page) -> None:
-    before = bh.figure_signature(page)
-    bh.explorer(page).locator(".rnnviz-bidirectional input[type=checkbox]").click()
-    bh.wait_for_figure_change(page, before)
+    change(page, "bidirectional", None)  # a click on the checkbox flips it, whatever it shows
 
 
 def test_jupyterlab_play_steps_through_the_timesteps(lab):
@@ -407,9 +399,7 @@ def test_voila_play_steps_through_the_timesteps(voila):
     """The same in the classroom dashboard, in the cell view."""
     page, server = voila
     with diagnosed(page, server, "voila"):
-        before = bh.figure_signature(page)
-        set_control(page, "view", "cell", None)
-        bh.wait_for_figure_change(page, before)
+        change(page, "view", "cell")
         check_play(page)
 
 

@@ -93,35 +93,31 @@ def site(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(chromium_context):
     """Headless Chromium whose requests are recorded; those that leave the machine's disk and loopback are blocked."""
-    if bh.chromium_path() is None:
-        pytest.skip(bh.HOW_TO_ENABLE)
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright to run the browser tests")
-    with sync_api.sync_playwright() as playwright, bh.chromium(playwright) as first_page:
-        context = first_page.context
-        context.set_default_timeout(PAGE_TIMEOUT_MS)
-        context.outside, context.broken = [], []  # what left the machine; local files that failed to load
+    context = chromium_context
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    context.outside, context.broken = [], []  # what left the machine; local files that failed to load
 
-        def route(route):  # block
-            if is_local(route.request.url):
-                route.continue_()
-            else:
-                route.abort()
+    def route(route):  # block
+        if is_local(route.request.url):
+            route.continue_()
+        else:
+            route.abort()
 
-        def on_request(request):  # record: every request the page makes, whether the router was asked or not
-            if not is_local(request.url):
-                context.outside.append(request.url)
+    def on_request(request):  # record: every request the page makes, whether the router was asked or not
+        if not is_local(request.url):
+            context.outside.append(request.url)
 
-        def on_failed(request):
-            if is_local(request.url) and request.url != "about:blank":  # about:blank: MathJax's probe font
-                context.broken.append(f"{request.url} ({request.failure})")
+    def on_failed(request):
+        if is_local(request.url) and request.url != "about:blank":  # about:blank: MathJax's probe font
+            context.broken.append(f"{request.url} ({request.failure})")
 
-        context.route("**/*", route)
-        context.on("request", on_request)
-        context.on("requestfailed", on_failed)
-        context.on("page", lambda page: page.on("websocket", lambda ws: context.outside.append(ws.url)))
-        yield context
+    context.route("**/*", route)
+    context.on("request", on_request)
+    context.on("requestfailed", on_failed)
+    context.on("page", lambda page: page.on("websocket", lambda ws: context.outside.append(ws.url)))
+    yield context
 
 
 def is_local(url: str) -> bool:
