@@ -204,7 +204,7 @@ class Explorer:
         self.controls = _make_controls(settings)
         self.code = ""
         self.notice = ""
-        self._code_box = widgets.HTML(layout=widgets.Layout(min_width="0", flex="1 1 360px", margin="0 0 0 12px"))
+        self._code_box = widgets.HTML(layout=widgets.Layout(min_width="0", flex="1 1 320px", margin="0 0 0 12px"))
         self._notice_box = widgets.HTML(layout=widgets.Layout(min_width="0"))
         self._picture = self._make_picture()
         self.trace: Trace | BidirectionalTrace | None = None
@@ -237,7 +237,7 @@ class Explorer:
                              ("features", "batch"), ("sample", "seed"))]
         rows.append(widgets.HBox([labelled("view"), widgets.HBox([c["t"], c["play"]])]))
         panel = widgets.VBox([*rows, widgets.HBox([c["reset"], self._notice_box])],
-                             layout=widgets.Layout(flex="0 0 auto", width="560px"))
+                             layout=widgets.Layout(flex="0 0 auto", width="585px"))
         self.widget = widgets.VBox([
             widgets.HBox([panel, self._code_box], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")),
             self._picture,
@@ -510,7 +510,7 @@ def _make_controls(s: dict) -> dict:
         "view": widgets.ToggleButtons(options=[("over time", "time"), ("unrolled", "unrolled"), ("cell at t", "cell")],
                                       value=s["view"], tooltips=["h and c over time", "the layer unrolled over time",
                                                                  "the cell at step t"],
-                                      style={"button_width": "78px"}, layout=widgets.Layout(width="auto",
+                                      style={"button_width": "86px"}, layout=widgets.Layout(width="auto",
                                                                                             margin="2px 6px 2px 0")),
         "t": widgets.IntSlider(value=s["t"], min=0, max=s["timesteps"] - 1, description="t", continuous_update=False,
                                style={"description_width": "14px"}, layout=widgets.Layout(width="170px")),
