@@ -23,13 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle
 from matplotlib.path import Path
 
 from . import _checks
+from ._colour_key import colour_key
 from .plot import FONT, StatesFigure
 from .trace import BidirectionalTrace, Trace
 
@@ -313,23 +313,23 @@ class _Diagram:
         codes = [Path.MOVETO] + [Path.LINETO] * (len(points) - 1)
         patch = FancyArrowPatch(path=Path(points, codes), arrowstyle="-|>" if arrow else "-",
                                 mutation_scale=16, lw=1.8, color=WIRE, zorder=z, joinstyle="miter")
-        self.ax.add_patch(patch)
+        self.ax.add_artist(patch)
 
     def _box(self, x: float, y: float, label: str, fill: str, w: float = _BOX_W) -> None:
-        self.ax.add_patch(FancyBboxPatch((x - w / 2, y - _BOX_H / 2), w, _BOX_H, boxstyle="round,pad=0.02,rounding_size=0.08",
+        self.ax.add_artist(FancyBboxPatch((x - w / 2, y - _BOX_H / 2), w, _BOX_H, boxstyle="round,pad=0.02,rounding_size=0.08",
                                          facecolor=fill, edgecolor="#000000", lw=1.6, zorder=3))
         self.ax.text(x, y, label, fontsize=FONT["label"], ha="center", va="center", zorder=4)
 
     def _node(self, x: float, y: float, op: str) -> None:
-        self.ax.add_patch(Circle((x, y), _NODE_R, facecolor="white", edgecolor="#000000", lw=1.6, zorder=3))
+        self.ax.add_artist(Circle((x, y), _NODE_R, facecolor="white", edgecolor="#000000", lw=1.6, zorder=3))
         if op == "mul":  # ⊙, drawn rather than typed so that no font can drop it
-            self.ax.add_patch(Circle((x, y), 0.045, facecolor="#000000", zorder=4))
+            self.ax.add_artist(Circle((x, y), 0.045, facecolor="#000000", zorder=4))
         else:
             self.ax.text(x, y, {"add": "+", "one_minus": "1−"}[op], fontsize=FONT["tick"] if op == "one_minus" else 17,
                          fontweight="bold", ha="center", va="center_baseline", zorder=4)
 
     def _dot(self, x: float, y: float) -> None:
-        self.ax.add_patch(Circle((x, y), 0.055, facecolor=WIRE, edgecolor="none", zorder=2))
+        self.ax.add_artist(Circle((x, y), 0.055, facecolor=WIRE, edgecolor="none", zorder=2))
 
     def _card(self, vec: _Vector, x: float, y_top: float) -> None:
         """Title, numbers and squares of one vector, left-aligned at ``x`` below ``y_top``."""
@@ -347,9 +347,10 @@ class _Diagram:
             return
         scale = self.gate_scale if vec.key.startswith("gate:") and vec.key != "gate:candidate" else vec.scale
         side = min(0.2, _STRIP / len(values))
-        for u, v in enumerate(values):
-            ax.add_patch(Rectangle((x + u * side, y - side), side, side, facecolor=self.maps[scale](self.norms[scale](v)),
-                                   edgecolor="#555555", lw=0.6, zorder=3, gid=f"square:{vec.key}:{u}"))
+        colours = self.maps[scale](self.norms[scale](values))  # one call per card, not one per square
+        for u, colour in enumerate(colours):
+            ax.add_artist(Rectangle((x + u * side, y - side), side, side, facecolor=colour, edgecolor="#555555",
+                                    lw=0.6, zorder=3, gid=f"square:{vec.key}:{u}"))
 
     def _frame_box(self, key: str) -> tuple[float, float, float, float]:
         """(x0, y0, x1, y1) in inches around the texts and squares of one card."""
@@ -491,29 +492,27 @@ class _Diagram:
                      ha="right", va="top" if below else "bottom", color="#444444", style="italic")
 
     def _cell(self, x0: float, x1: float, y0: float, y1: float) -> None:
-        self.ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0,rounding_size=0.3",
+        self.ax.add_artist(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0,rounding_size=0.3",
                                          facecolor=CELL_FILL, edgecolor=CELL_EDGE, lw=1.5, zorder=0))
 
     def _gap(self, x: float, y: float) -> None:
         """A small gap in a vertical wire where it crosses a horizontal one (the c line stays on top)."""
-        self.ax.add_patch(Rectangle((x - 0.06, y - 0.1), 0.12, 0.2, facecolor=CELL_FILL, edgecolor="none", zorder=1.7))
+        self.ax.add_artist(Rectangle((x - 0.06, y - 0.1), 0.12, 0.2, facecolor=CELL_FILL, edgecolor="none", zorder=1.7))
         self.ax.plot([x - 0.08, x + 0.08], [y, y], color=WIRE, lw=1.8, zorder=1.8, solid_capstyle="butt")
 
     # -- legend, marks, words ------------------------------------------------------------------
     def _legend(self, units: int) -> None:
-        W, fig = self.W, self.fig
+        W = self.W
         bars = [("value", "h, c, candidate: value (0 = white)")]
         if self.layer.gates and self.gate_scale == "gate":
             bars.insert(0, ("gate", "gates (σ): 0 = shut, 1 = open"))
         width = 2.6
         for i, (scale, label) in enumerate(bars):
             left = W - 0.35 - width - i * (width + 0.5)
-            cax = fig.add_axes((left / W, 1.55 / _H, width / W, 0.16 / _H))
-            bar = fig.colorbar(ScalarMappable(self.norms[scale], self.maps[scale]), cax=cax, orientation="horizontal")
-            bar.ax.tick_params(labelsize=FONT["tick"] - 2)
-            bar.ax.set_title(label, fontsize=FONT["tick"] - 2, pad=4)
             top = self.norms[scale].vmax
-            bar.set_ticks([0, 0.5, 1] if scale == "gate" else [-top, 0, top])
+            ticks = [0, 0.5, 1] if scale == "gate" else [-top, 0, top]
+            colour_key(self.ax, (left, 1.55, width, 0.16), self.maps[scale], self.norms[scale], ticks,
+                       [f"{v:g}" if scale == "gate" or v == 0 else f"{v:.2f}" for v in ticks], label, FONT["tick"] - 2)
         note = f"Squares: one per unit, unit 0 on the left ({units} unit{'s' if units != 1 else ''})."
         if units > MAX_NUMBERS:
             note = (f"Numbers: units 0–{MAX_NUMBERS - 1} of {units}, then …; "
@@ -531,7 +530,7 @@ class _Diagram:
             pad = 0.1
             frame = Rectangle((x0 - pad, y0 - pad), x1 - x0 + 2 * pad, y1 - y0 + 2 * pad, facecolor="none",
                               edgecolor="#000000", lw=4, zorder=6, gid=f"frame:{state}")
-            self.ax.add_patch(frame)
+            self.ax.add_artist(frame)
             self.frames[state] = frame
             text = "Keras returns it as\n" + "\n".join("• " + _wrap(label) for label in labels)
             # c's card sits above the c line: its label goes above the frame; h's cards sit below their line.

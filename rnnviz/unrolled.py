@@ -18,11 +18,11 @@ from __future__ import annotations
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colorbar import ColorbarBase
 from matplotlib.colors import Normalize, SymLogNorm
 from matplotlib.patches import FancyBboxPatch, Rectangle
 
 from . import _checks
+from ._colour_key import colour_key
 from .plot import FONT, HATCH_COLOUR, MARK_EDGE, OKABE_ITO, StatesFigure
 from .trace import BidirectionalTrace, Trace
 
@@ -260,13 +260,14 @@ class _Drawing:
         side = length / n
         x0 = centre - length / 2
         edge = dict(edgecolor="#555555", lw=0.6) if n <= MAX_SQUARES else dict(edgecolor="none", lw=0)
+        colours = self.cmap(self.norm(values))  # one call per strip, not one per square
         rects = []
-        for u, v in enumerate(values):
-            rect = Rectangle((x0 + u * side, bottom), side, _SQUARE, facecolor=self.cmap(self.norm(v)), zorder=4,
+        for u, colour in enumerate(colours):
+            rect = Rectangle((x0 + u * side, bottom), side, _SQUARE, facecolor=colour, zorder=4,
                              gid=f"{key[0]} {key[1] or ''} t={key[2]} unit={u}", **edge)
-            rects.append(self.ax.add_patch(rect))
+            rects.append(self.ax.add_artist(rect))  # the limits are fixed: no autoscale bookkeeping per square
         if n > MAX_SQUARES:  # a thin outline keeps a squeezed strip readable as one thing
-            self.ax.add_patch(Rectangle((x0, bottom), length, _SQUARE, fill=False, edgecolor="#555555", lw=0.6, zorder=4.1))
+            self.ax.add_artist(Rectangle((x0, bottom), length, _SQUARE, fill=False, edgecolor="#555555", lw=0.6, zorder=4.1))
         if split is not None:  # concat: a white gap between the forward and backward halves
             xs = x0 + split * side
             self.ax.plot([xs, xs], [bottom - 0.04, bottom + _SQUARE + 0.04], color="white", lw=3, zorder=4.2)
@@ -275,14 +276,14 @@ class _Drawing:
 
     def _veil(self, key, box) -> None:
         x0, y0, x1, y1 = box
-        self.veils[key] = self.ax.add_patch(Rectangle((x0 - 0.02, y0 - 0.02), x1 - x0 + 0.04, y1 - y0 + 0.04,
+        self.veils[key] = self.ax.add_artist(Rectangle((x0 - 0.02, y0 - 0.02), x1 - x0 + 0.04, y1 - y0 + 0.04,
                                                       facecolor="white", alpha=VEIL_ALPHA, edgecolor="none", zorder=5))
 
     def _frame(self, boxes, label: str, where: str = "above", order: int = 0, lw: float = 2.5) -> None:
         pad = 0.09
         x0, y0 = min(b[0] for b in boxes) - pad, min(b[1] for b in boxes) - pad
         x1, y1 = max(b[2] for b in boxes) + pad, max(b[3] for b in boxes) + pad
-        self.ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, facecolor="white", edgecolor=MARK_EDGE, lw=lw,
+        self.ax.add_artist(Rectangle((x0, y0), x1 - x0, y1 - y0, facecolor="white", edgecolor=MARK_EDGE, lw=lw,
                                     hatch="//", hatchcolor=HATCH_COLOUR, zorder=3))
         kw = dict(fontsize=FONT["mark"], fontweight="bold", zorder=7, color="black")
         if where == "above":
@@ -371,7 +372,7 @@ class _Drawing:
             box = FancyBboxPatch((cx - _CELL_W / 2, y0), _CELL_W, self.cell_h, boxstyle="round,pad=0,rounding_size=0.12",
                                  facecolor=_MASKED if masked else "#f7f7f7", edgecolor="#777777" if masked else _INK,
                                  lw=1.8, ls="--" if masked else "-", zorder=2.5, gid=f"cell {direction or ''} t={step}")
-            self.ax.add_patch(box)
+            self.ax.add_artist(box)
             arrow = "\u2190 " if backwards else ""
             name = "masked" if masked else kind
             self._label(cx, y0 + self.cell_h / 2, f"{arrow}{name}\nt={step}", ha="center", size="note",
@@ -383,7 +384,7 @@ class _Drawing:
         for e in self.ellipses:
             box = FancyBboxPatch((e - _ELLIPSIS_W / 2, y0), _ELLIPSIS_W, self.cell_h, boxstyle="round,pad=0,rounding_size=0.1",
                                  facecolor="white", edgecolor="#999999", lw=1.2, ls=":", zorder=2.5)
-            self.ax.add_patch(box)
+            self.ax.add_artist(box)
             self._label(e, y0 + self.cell_h / 2, "\u2026", ha="center", size="title", color="#555555")
         # states passing between the drawn columns: each carries the state after the column it leaves
         edges = [(c - _CELL_W / 2, c + _CELL_W / 2) if c in self.cx.values() else (c - _ELLIPSIS_W / 2, c + _ELLIPSIS_W / 2)
@@ -510,7 +511,7 @@ class _Drawing:
         y0 = self.y_x - 0.12
         y1 = self.y_out[-1] + _SQUARE + 0.12
         half = max(_CELL_W, self.L_x, self.L_out) / 2 + 0.15
-        self.ax.add_patch(Rectangle((cx - half, y0), 2 * half, y1 - y0, fill=False, edgecolor=HIGHLIGHT, lw=3, zorder=6))
+        self.ax.add_artist(Rectangle((cx - half, y0), 2 * half, y1 - y0, fill=False, edgecolor=HIGHLIGHT, lw=3, zorder=6))
         for key in [k for k in self.veils if k[2] == t]:  # the step's own values, unveiled
             self.veils.pop(key).remove()
         if text:
@@ -529,32 +530,29 @@ class _Drawing:
     def _key(self) -> None:
         y = 0.45
         x = 0.3
-        self.ax.add_patch(Rectangle((x, y - 0.12), 0.45, 0.24, facecolor="white", edgecolor=MARK_EDGE, lw=2.5,
+        self.ax.add_artist(Rectangle((x, y - 0.12), 0.45, 0.24, facecolor="white", edgecolor=MARK_EDGE, lw=2.5,
                                     hatch="//", hatchcolor=HATCH_COLOUR))
         self._label(x + 0.6, y, "returned by Keras", size="note")
         x += 0.6 + 17 * 0.1
-        self.ax.add_patch(Rectangle((x, y - 0.12), 0.45, 0.24, facecolor=self.cmap(0.15), edgecolor="#555555", lw=0.6))
-        self.ax.add_patch(Rectangle((x - 0.02, y - 0.14), 0.49, 0.28, facecolor="white", alpha=VEIL_ALPHA, edgecolor="none"))
+        self.ax.add_artist(Rectangle((x, y - 0.12), 0.45, 0.24, facecolor=self.cmap(0.15), edgecolor="#555555", lw=0.6))
+        self.ax.add_artist(Rectangle((x - 0.02, y - 0.14), 0.49, 0.28, facecolor="white", alpha=VEIL_ALPHA, edgecolor="none"))
         x += 0.6
         self._label(x, y, "faded: computed, not returned", size="note")
         x += 29 * 0.1
         trace_mask = any(tr.mask is not None and not tr.mask[self.sample].all() for _, tr in self.rows)
         if trace_mask:
-            self.ax.add_patch(Rectangle((x, y - 0.12), 0.45, 0.24, facecolor=_MASKED, edgecolor="#777777", lw=1.5, ls="--"))
+            self.ax.add_artist(Rectangle((x, y - 0.12), 0.45, 0.24, facecolor=_MASKED, edgecolor="#777777", lw=1.5, ls="--"))
             self._label(x + 0.6, y, "masked: state unchanged", size="note")
             x += 0.6 + 23 * 0.1
         if self.t is not None:
-            self.ax.add_patch(Rectangle((x, y - 0.12), 0.45, 0.24, fill=False, edgecolor=HIGHLIGHT, lw=3))
+            self.ax.add_artist(Rectangle((x, y - 0.12), 0.45, 0.24, fill=False, edgecolor=HIGHLIGHT, lw=3))
             self._label(x + 0.6, y, f"t={self.t}", size="note", color=HIGHLIGHT, fontweight="bold")
             x += 0.6 + 0.6
         width = 2.6
         left = max(self.W - width - 0.4, x + 0.3)
-        cax = self.fig.add_axes((left / self.W, (y - 0.05) / self.H, width / self.W, 0.14 / self.H))
-        bar = ColorbarBase(cax, cmap=self.cmap, norm=self.norm, orientation="horizontal")
-        bar.ax.tick_params(labelsize=FONT["tick"] - 2)
-        bar.set_ticks([self.norm.vmin, 0, self.norm.vmax])
-        bar.set_ticklabels([f"{self.norm.vmin:.2f}", "0", f"{self.norm.vmax:.2f}"])
-        cax.set_title("value (one scale for all)", fontsize=FONT["note"] - 1, pad=3)
+        vmin, vmax = self.norm.vmin, self.norm.vmax
+        colour_key(self.ax, (left, y - 0.05, width, 0.14), self.cmap, self.norm, [vmin, 0, vmax],
+                   [f"{vmin:.2f}", "0", f"{vmax:.2f}"], "value (one scale for all)", FONT["tick"] - 2)
 
     def _alt_text(self) -> str:
         tr = self.trace
