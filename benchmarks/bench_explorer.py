@@ -1,6 +1,6 @@
-"""How fast does the explorer answer a flag toggle? Prints medians and the ratio to a naive baseline.
+"""How fast does the explorer answer a flag toggle or a move of t? Prints medians and ratios to a naive baseline.
 
-Run: /tmp/venv/bin/python benchmarks/bench_explorer.py [repeats]
+Run: .venv/bin/python benchmarks/bench_explorer.py [repeats]   (about 90 s on 2 cores)
 
 * explorer: set ``controls["return_sequences"]`` / ``controls["return_state"]`` ``.value`` and wait
   until the explorer has re-marked the figure and redrawn its pixels (StatesView.render, which
@@ -12,11 +12,14 @@ Run: /tmp/venv/bin/python benchmarks/bench_explorer.py [repeats]
 * naive baseline: what a notebook without rnnviz does for each toggle: build a Keras model with the
   new flags, ``predict``, and draw a new figure of what came back (here: rnnviz's own picture,
   traced afresh, drawn with ``figure.canvas.draw()``).
+* views (:func:`time_views`): moving t and flipping a flag in each of the three views, on x with 5 and
+  with 8 timesteps (8: the unrolled view elides the middle steps), timed to the frame sent.
 Goal: explorer median <= 30 ms and >= 5x faster than the baseline.
 """
 
 from __future__ import annotations
 
+import functools
 import statistics
 import sys
 import time
@@ -80,19 +83,61 @@ def time_live_canvas(repeats: int) -> list[float]:
     return times
 
 
-def time_views(rounds: int = 2) -> dict[str, dict[str, list[float]]]:
-    """Moving t (and flipping a flag) in each view: first visits draw a picture, revisits reuse it."""
+def _live_explorer(view: str, timesteps: int, seed: int):
+    """A fresh explorer on a live canvas whose ``send`` records when each frame leaves, and that record."""
+    ex = rnnviz.explore(cell="LSTM", units=4, timesteps=timesteps, features=2, batch=2, view=view, seed=seed,
+                        canvas="ipympl")
+    sent: list[float] = []
+    ex.figure.canvas.send = lambda content, buffers=None: sent.append(time.perf_counter())
+    return ex, sent
+
+
+def _timed_change(times: dict, ex, sent: list, name: str, value, kind: str) -> None:
+    """Set one control; record the time to the frame sent under ``kind`` and the handler's whole time as busy."""
+    sent.clear()
+    start = time.perf_counter()
+    ex.controls[name].value = value
+    busy = time.perf_counter() - start
+    assert len(sent) == 1, "one whole frame per change"
+    times[kind].append(sent[0] - start)
+    times["busy " + kind].append(busy)
+
+
+def time_views(timesteps: int, rounds: int = 3) -> dict[str, dict[str, list[float]]]:
+    """Moving t and flipping a flag in each view, timed from the control's change to the whole frame being sent.
+
+    On the live canvas (no page attached; ``send`` records the moment the frame leaves). The unrolled and
+    cell views draw the next step ahead once a frame has gone (``Explorer._look_ahead``); the handler's
+    whole time, look-ahead included, is recorded too ("busy step": what a step costs the kernel).
+    * step: t -> t + 1 through every step, as Play and the arrow keys do, each flag setting on a fresh trace;
+    * jump: t to a random other step (seeded), on a fresh trace: the picture is drawn from nothing;
+    * revisit: the steps again, every picture already drawn;
+    * flag: return_state flipped at a random t, on a fresh trace.
+    """
+    rng = np.random.default_rng(0)
     out = {}
     for view in ("time", "unrolled", "cell"):
-        ex = rnnviz.explore(cell="LSTM", units=4, timesteps=8, features=2, batch=2, view=view, canvas="image")
-        times = {"first": [], "revisit": []}
+        times: dict[str, list[float]] = {k: [] for kind in ("step", "jump", "revisit", "flag")
+                                         for k in (kind, "busy " + kind)}
+        fresh = functools.partial(_live_explorer, view, timesteps)
+        timed = functools.partial(_timed_change, times)
+
         for r in range(rounds):
             for flag in (False, True):
+                ex, sent = fresh(10 * r + flag)
                 ex.controls["return_state"].value = flag
-                for t in range(8):
-                    start = time.perf_counter()
-                    ex.controls["t"].value = t
-                    times["first" if r == 0 else "revisit"].append(time.perf_counter() - start)
+                ex.controls["t"].value = 0
+                for t in range(1, timesteps):
+                    timed(ex, sent, "t", t, "step")
+                for t in range(timesteps):
+                    timed(ex, sent, "t", t, "revisit")
+            ex, sent = fresh(100 + r)
+            for t in rng.permutation(timesteps - 1):  # every step but the last, which is shown first
+                timed(ex, sent, "t", int(t), "jump")
+            for _ in range(4):
+                ex, sent = fresh(int(rng.integers(1000)))
+                ex.controls["t"].value = int(rng.integers(timesteps))
+                timed(ex, sent, "return_state", True, "flag")
         out[view] = times
     return out
 
@@ -131,10 +176,15 @@ def main() -> None:
     print(f"  for reference, re-mark + full figure.canvas.draw():           median {full:7.1f} ms")
     print(f"naive baseline (build model, predict, new figure + draw):       median {base:7.1f} ms "
           f"({len(baseline)} runs)")
-    for view, t_times in time_views().items():
-        print(f"move t, {view:8} view: first visit median {_ms(t_times['first']):6.1f} ms, revisit "
-              f"{_ms(t_times['revisit']):5.1f} ms ({len(t_times['first'])} moves each); "
-              f"baseline / first visit {base / _ms(t_times['first']):4.1f}x")
+    for timesteps in (5, 8):
+        print(f"on x (2, {timesteps}, 2): change -> whole frame sent (median ms; handler busy incl. look-ahead)"
+              + ("  [8 steps: the middle ones are elided, so moving t there changes the layout]" if timesteps > 6
+                 else ""))
+        for view, t_times in time_views(timesteps).items():
+            cells = "  ".join(f"{kind} {_ms(t_times[kind]):6.1f}" for kind in ("step", "jump", "revisit", "flag"))
+            print(f"  {view:8} view: {cells}   busy step {_ms(t_times['busy step']):6.1f}   "
+                  f"baseline / step {base / _ms(t_times['step']):5.1f}x, / jump {base / _ms(t_times['jump']):4.1f}x, "
+                  f"/ flag {base / _ms(t_times['flag']):4.1f}x")
     print(f"ratio baseline / explorer: first visit {base / first:5.1f}x, revisit {base / revisit:6.1f}x, "
           f"live canvas {base / _ms(live):5.1f}x"
           "   (goal: <= 30 ms and >= 5x)")

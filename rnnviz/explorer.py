@@ -45,7 +45,7 @@ CANVASES = ("auto", "ipympl", "image")
 #: fits JupyterLab's output area beside the file browser at 1366 x 768, under the controls.
 FIGURE_SIZE = (13.6, 5.5)
 FIGURE_DPI = 66
-#: The cell diagram is taller than wide pictures: its view has its own canvas size (898 x 528 px).
+#: The cell diagram, and a Bidirectional layer unrolled (two rows), are taller: their own canvas size (898 x 528 px).
 CELL_FIGURE_SIZE = (13.6, 8.0)
 #: What the figure shows: h and c over time, the layer unrolled, or the cell at step t.
 VIEWS = ("time", "unrolled", "cell")
@@ -211,7 +211,7 @@ class Explorer:
         self.layer = None
         self.view: StatesView | None = None
         self._quiet = False
-        self._pngs: dict = {}  # each view's picture of the current trace and sample, by (view, t, flags)
+        self._pngs: dict = {}  # each view's (PNG, alt text) of the current trace and sample, by (view, t, flags)
         self._retrace()
         for name in ("return_sequences", "return_state"):
             self.controls[name].observe(self._on_flag, names="value")
@@ -301,6 +301,7 @@ class Explorer:
         self.view.update(s["return_sequences"], s["return_state"])
         self._write_code()
         self._show()
+        self._look_ahead()
 
     @_reaction
     def _on_size(self) -> None:
@@ -314,10 +315,26 @@ class Explorer:
     def _on_t(self) -> None:
         self.view.set_t(self.controls["t"].value)
         self._show()
+        self._look_ahead()
 
     @_reaction
     def _on_view(self) -> None:
         self._show()
+        self._look_ahead()
+
+    def _look_ahead(self) -> None:
+        """After the frame has gone, draw the next step's picture of the unrolled or cell view.
+
+        Those pictures are whole diagrams (~100 ms to draw, against a few ms to re-mark the time view); Play,
+        the slider's arrow keys and dragging ask for step t + 1 next (Play wraps to 0), and it is then ready.
+        """
+        s = self.settings
+        if s["view"] == "time" or s["timesteps"] == 1:
+            return
+        ahead = {**s, "t": (s["t"] + 1) % s["timesteps"]}
+        key = (ahead["view"], ahead["t"], ahead["return_sequences"], ahead["return_state"])
+        if key not in self._pngs:
+            self._pngs[key] = self._draw_other(ahead)
 
     def _on_reset(self, button=None) -> None:
         """Every control back to its starting value, then one retrace (not one per control)."""
@@ -403,20 +420,33 @@ class Explorer:
         FigureCanvasAgg(self.figure)
         return widgets.Image(format="png", layout=widgets.Layout(max_width="100%", height="auto"))
 
-    def _png(self) -> bytes:
-        """The current view as PNG bytes; each picture of the current trace and sample is made and encoded once."""
+    def _picture_now(self) -> tuple[bytes, str]:
+        """The current view as ``(PNG bytes, alt text)``; each picture of the current trace and sample is made once."""
         s = self.settings
         key = (s["view"], s["t"], s["return_sequences"], s["return_state"])
         if key not in self._pngs:
             self._pngs[key] = self._draw_time() if s["view"] == "time" else self._draw_other(s)
         return self._pngs[key]
 
-    def _draw_time(self) -> bytes:
+    def _png(self) -> bytes:
+        return self._picture_now()[0]
+
+    def _alt(self) -> str:
+        """The text alternative of the picture shown now: what it draws and what Keras returns."""
+        return self._picture_now()[1]
+
+    def _draw_time(self) -> tuple[bytes, str]:
         """h and c over time, re-marked for the current flags and t."""
         self.view.render()
-        return _encode_png(np.asarray(self.figure.canvas.buffer_rgba()))
+        return _encode_png(np.asarray(self.figure.canvas.buffer_rgba())), self.view.alt_text()
 
-    def _draw_other(self, s: dict) -> bytes:
+    def _canvas_size(self, s: dict) -> tuple[float, float]:
+        """The canvas size (inches) of a view: the taller one for the cell, and for a Bidirectional layer unrolled
+        (two rows of cells: on the wide canvas it would be scaled down to fit the height)."""
+        tall = s["view"] == "cell" or (s["view"] == "unrolled" and isinstance(self.trace, BidirectionalTrace))
+        return CELL_FIGURE_SIZE if tall else FIGURE_SIZE
+
+    def _draw_other(self, s: dict) -> tuple[bytes, str]:
         """The unrolled layer or the cell at t, drawn at the resolution that fits the view's canvas, centred on white."""
         from .cell_diagram import draw_cell
         from .unrolled import draw_unrolled
@@ -426,7 +456,7 @@ class Explorer:
         else:
             picture = draw_cell(self.trace, s["t"], sample=s["sample"], return_sequences=s["return_sequences"],
                                 return_state=s["return_state"])
-        width, height = _pixels(CELL_FIGURE_SIZE if s["view"] == "cell" else FIGURE_SIZE)
+        width, height = _pixels(self._canvas_size(s))
         inches = picture.get_size_inches()
         picture.set_dpi(min(width / inches[0], height / inches[1]))
         agg = FigureCanvasAgg(picture)
@@ -435,7 +465,7 @@ class Explorer:
         frame = np.full((height, width, 3), 255, dtype=np.uint8)
         top, left = (height - drawn.shape[0]) // 2, (width - drawn.shape[1]) // 2
         frame[top:top + drawn.shape[0], left:left + drawn.shape[1]] = drawn
-        return _encode_png(frame)
+        return _encode_png(frame), picture.alt_text
 
     def _show(self) -> None:
         """Push the current view to the screen: one whole frame on the live canvas, or a new PNG."""
@@ -443,8 +473,8 @@ class Explorer:
             self._picture.value = self._png()
             return
         s, canvas = self.settings, self.figure.canvas
-        size = CELL_FIGURE_SIZE if s["view"] == "cell" else FIGURE_SIZE
-        if tuple(self.figure.get_size_inches()) != size:  # only the cell view has another size
+        size = self._canvas_size(s)
+        if tuple(self.figure.get_size_inches()) != size:  # only the cell and two-row views have another size
             self.figure.set_size_inches(*size, forward=True)
         if s["view"] == "time":
             canvas.frame = None
@@ -460,7 +490,7 @@ class Explorer:
 
         png = self._png()
         return _static.bundle(self.widget._repr_mimebundle_(**kwargs), f"{self!r}\n{self.code}",
-                              _static.explorer_html(self.code, png, _figure_alt(self)), png)
+                              _static.explorer_html(self.code, png, self._alt()), png)
 
     def __repr__(self) -> str:
         s = self.settings
@@ -583,17 +613,3 @@ def _live_canvas_class():
             self.send({"data": '{"type": "binary"}'}, buffers=[data])
 
     return _LiveCanvas
-
-
-def _figure_alt(explorer: Explorer) -> str:
-    """A short alt text for the explorer's figure: what it draws and what Keras returns."""
-    s = explorer.settings
-    layer = f"{s['cell']}({s['units']})"
-    states = "h and c" if s["cell"] == "LSTM" else "h"
-    if s["bidirectional"]:
-        layer, states = f"Bidirectional({layer})", f"forward and backward {states}"
-    flags = f"return_sequences={s['return_sequences']}, return_state={s['return_state']}"
-    returned = ", ".join(f"{name} {tuple(arr.shape)}"
-                         for name, arr in explorer.trace.returns(s["return_sequences"], s["return_state"]))
-    return (f"{states} of {layer} at every timestep of x ({s['batch']}, {s['timesteps']}, {s['features']}), "
-            f"sample {s['sample']}. With {flags} Keras returns {returned}: framed; the rest is faded.")

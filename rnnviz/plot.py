@@ -21,6 +21,7 @@ How the marks read (none of them by colour alone):
 
 from __future__ import annotations
 
+import base64
 import io
 from dataclasses import dataclass, field
 
@@ -71,6 +72,19 @@ class StatesFigure(Figure):
         buffer = io.BytesIO()
         self.savefig(buffer, format="png")
         return buffer.getvalue()
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """The PNG with its text alternative, when the figure has one (``alt_text``).
+
+        ``text/plain`` is the alt text (what a text-only viewer shows, and what nbval compares in the stored
+        lessons) and the PNG's metadata carries it as ``alt`` (nbconvert's HTML puts it on the ``<img>``).
+        """
+        alt = getattr(self, "alt_text", "")
+        data = {"image/png": base64.b64encode(self._repr_png_()).decode("ascii")}
+        if not alt:
+            return data
+        data["text/plain"] = alt
+        return data, {"image/png": {"alt": alt}}
 
 
 @dataclass
@@ -314,10 +328,23 @@ class StatesView:
             self.marks[panel.key] = {text: span for text, span in items}
             self._mark(panel, items)
         listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
+        self.figure.alt_text = self.alt_text()
         self._header.set_text(
             f"return_sequences={return_sequences}, return_state={return_state}   \u2192   "
             f"Keras returns {len(shapes)} tensor{'s' if len(shapes) > 1 else ''}:\n{listed}"
         )
+
+    def alt_text(self) -> str:
+        """A short text alternative for the figure: what it draws and what Keras returns for the current flags."""
+        tr = self.trace
+        layer, states = f"{tr.kind}({tr.units})", "h and c" if tr.kind == "LSTM" else "h"
+        if isinstance(tr, BidirectionalTrace):
+            layer, states = f"Bidirectional({layer})", f"forward and backward {states}"
+        flags = f"return_sequences={self.return_sequences}, return_state={self.return_state}"
+        returned = ", ".join(f"{name} {tuple(arr.shape)}"
+                             for name, arr in tr.returns(self.return_sequences, self.return_state))
+        return (f"{states} of {layer} at every timestep of x {tuple(tr.x.shape)}, sample {self.sample}. "
+                f"With {flags} Keras returns {returned}: framed; the rest is faded.")
 
     def _mark(self, panel: _Panel, items: list[tuple[str, tuple[int, int]]]) -> None:
         art, steps = panel.artists, panel.values.shape[0]

@@ -61,6 +61,15 @@ MathJax.Hub.Config({
 </script>
 <script src="{{ resources.mathjax_url }}"></script>
 {%- endblock html_head_js_mathjax -%}
+{#- A figure's text alternative (its output's "alt" metadata, see rnnviz.plot.StatesFigure) on its <img>: the lab
+    template leaves it out, and nbconvert then writes "No description has been provided for this image". -#}
+{%- block data_png scoped -%}
+<div class="jp-RenderedImage jp-OutputArea-output {{ extra_class }}">
+{%- set alt = output | get_metadata('alt', 'image/png') %}
+<img src="data:image/png;base64,{{ output.data['image/png'] | escape_html }}"
+{%- if alt %} alt="{{ alt | escape_html }}"{% endif %}>
+</div>
+{%- endblock data_png -%}
 """
 
 

@@ -280,3 +280,43 @@ def test_bad_view_and_t():
         rnnviz.explore(view="gates")
     with pytest.raises(ValueError, match="t: expected a whole number from 0 to 2"):
         rnnviz.explore(t=3)
+
+
+@pytest.mark.parametrize("view", ["unrolled", "cell"])
+def test_the_next_step_is_drawn_ahead_and_equals_a_fresh_drawing(view):
+    """After a move of t, step t + 1 (what Play and the arrow keys ask for next) is already drawn, and is the very
+    picture the explorer draws for it from nothing."""
+    ex = rnnviz.explore(units=2, timesteps=4, view=view, canvas="image")
+    ex.controls["t"].value = 0
+    flags = (ex.controls["return_sequences"].value, ex.controls["return_state"].value)
+    assert (view, 1, *flags) in ex._pngs and (view, 2, *flags) not in ex._pngs
+    ahead = ex._pngs[(view, 1, *flags)]
+    ex.controls["t"].value = 1
+    fresh = rnnviz.explore(units=2, timesteps=4, view=view, t=1, canvas="image")
+    assert ex._picture.value == ahead[0] == fresh._picture.value
+    ex.controls["t"].value = 3  # Play wraps from the last step to the first
+    assert (view, 0, *flags) in ex._pngs
+
+
+@pytest.mark.parametrize("view", ["time", "unrolled", "cell"])
+def test_static_copy_describes_the_view_shown(view):
+    ex = rnnviz.explore(units=2, timesteps=3, view=view, return_state=True, canvas="image")
+    bundle = ex._repr_mimebundle_()
+    alt = ex._alt()
+    assert f'alt="{alt}"' in bundle["text/html"].replace("&#x27;", "'")
+    for name, arr in ex.trace.returns(False, True):
+        assert f"{name} {tuple(arr.shape)}" in alt
+    assert {"time": "at every timestep of x (1, 3, 1)", "unrolled": "unrolled over 3 timesteps",
+            "cell": "cell at t=2"}[view] in alt
+
+
+def test_a_bidirectional_layer_unrolled_gets_the_tall_canvas():
+    """Two rows of cells are taller than wide: on the wide canvas they would shrink to fit its height."""
+    ex = rnnviz.explore(units=2, timesteps=8, bidirectional=True, view="unrolled", canvas="image")
+    tall = rnnviz.explorer._pixels(rnnviz.explorer.CELL_FIGURE_SIZE)
+    assert _pixels(ex._picture.value).shape == (tall[1], tall[0], 3)
+    inked = np.flatnonzero((_pixels(ex._picture.value) < 250).any(axis=(0, 2)))  # columns with anything drawn
+    assert inked[-1] - inked[0] > 0.9 * tall[0]  # the picture spans the canvas's width
+    ex.controls["bidirectional"].value = False
+    wide = rnnviz.explorer._pixels(rnnviz.explorer.FIGURE_SIZE)
+    assert _pixels(ex._picture.value).shape == (wide[1], wide[0], 3)

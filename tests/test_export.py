@@ -243,6 +243,14 @@ def test_lesson_page_works_offline(site, browser, lesson):
                 problems.append(f"{where}: the quiz's question or choices are not on the page: missing {missing}; "
                                 f"text: {text[:200]!r}")
 
+    for cell in nb.cells:  # a figure's text alternative (its stored "alt") is on its picture
+        alts = [o.metadata["image/png"]["alt"] for o in cell.get("outputs", [])
+                if "alt" in o.get("metadata", {}).get("image/png", {})]
+        if alts:
+            shown_alts = [img["alt"] for img in shown["cells"].get(cell.id, {}).get("images", [])]
+            if shown_alts != alts:
+                problems.append(f"cell {cell.id}: the figures' alt texts on the page are {shown_alts}, stored {alts}")
+
     maths = [m for cell in nb.cells if cell.cell_type == "markdown" for m in MATHS.findall(cell.source)]
     if maths:
         raw = [m for m in maths if squash(m) in squash(shown["markdownText"])]
