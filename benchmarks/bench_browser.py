@@ -1,6 +1,6 @@
 """From a click on a flag to new pixels on screen, in headless Chromium: the explorer against a naive cell.
 
-Run: /tmp/venv/bin/python benchmarks/bench_browser.py [--clicks 24] [--server voila|lab]
+Run: .venv/bin/python benchmarks/bench_browser.py [--clicks 24] [--server voila|lab]
 
 Starts Voilà (the classroom dashboard; or JupyterLab) on 127.0.0.1 over temporary copies of two pages
 in tests/browser/, each the same LSTM(2) on x of shape (1, 3, 1):
