@@ -212,6 +212,7 @@ class Explorer:
         self.view: StatesView | None = None
         self._quiet = False
         self._pngs: dict = {}  # each view's (PNG, alt text) of the current trace and sample, by (view, t, flags)
+        self._step_pictures: dict = {}  # the unrolled view's drawings of the current trace and sample
         self._retrace()
         for name in ("return_sequences", "return_state"):
             self.controls[name].observe(self._on_flag, names="value")
@@ -368,6 +369,7 @@ class Explorer:
         self.view = StatesView(self.trace, s["sample"], figure=self.figure, header=False, dpi=FIGURE_DPI,
                                size=FIGURE_SIZE, side_by_side=True)
         self._pngs = {}
+        self._step_pictures = {}
         self.view.set_t(s["t"])
         self.view.update(s["return_sequences"], s["return_state"])
         self._show()
@@ -449,23 +451,29 @@ class Explorer:
     def _draw_other(self, s: dict) -> tuple[bytes, str]:
         """The unrolled layer or the cell at t, drawn at the resolution that fits the view's canvas, centred on white."""
         from .cell_diagram import draw_cell
-        from .unrolled import draw_unrolled
+        from .unrolled import StepPictures, _shown_steps
 
-        if s["view"] == "unrolled":
-            picture = draw_unrolled(self.trace, s["return_sequences"], s["return_state"], sample=s["sample"], t=s["t"])
+        width, height = _pixels(self._canvas_size(s))
+        if s["view"] == "unrolled":  # one drawing per flags and layout, re-outlined for each step t (a few ms)
+            rs, rst = s["return_sequences"], s["return_state"]
+            key = (rs, rst, tuple(_shown_steps(self.trace.timesteps, s["t"])))
+            if key not in self._step_pictures:
+                self._step_pictures[key] = StepPictures(self.trace, rs, rst, s["sample"], s["t"], fit=(width, height))
+            pictures = self._step_pictures[key]
+            drawn, alt = pictures.pixels(s["t"]), pictures.alt_text
         else:
             picture = draw_cell(self.trace, s["t"], sample=s["sample"], return_sequences=s["return_sequences"],
                                 return_state=s["return_state"])
-        width, height = _pixels(self._canvas_size(s))
-        inches = picture.get_size_inches()
-        picture.set_dpi(min(width / inches[0], height / inches[1]))
-        agg = FigureCanvasAgg(picture)
-        agg.draw()
-        drawn = np.asarray(agg.buffer_rgba())[:height, :width, :3]
+            inches = picture.get_size_inches()
+            picture.set_dpi(min(width / inches[0], height / inches[1]))
+            agg = FigureCanvasAgg(picture)
+            agg.draw()
+            drawn, alt = np.asarray(agg.buffer_rgba()), picture.alt_text
+        drawn = drawn[:height, :width, :3]
         frame = np.full((height, width, 3), 255, dtype=np.uint8)
         top, left = (height - drawn.shape[0]) // 2, (width - drawn.shape[1]) // 2
         frame[top:top + drawn.shape[0], left:left + drawn.shape[1]] = drawn
-        return _encode_png(frame), picture.alt_text
+        return _encode_png(frame), alt
 
     def _show(self) -> None:
         """Push the current view to the screen: one whole frame on the live canvas, or a new PNG."""

@@ -144,9 +144,12 @@ def _strip_length(count: int) -> float:
 class _Drawing:
     """Lays out and draws one unrolled picture (arguments already checked)."""
 
-    def __init__(self, trace, return_sequences: bool, return_state: bool, sample: int, t: int | None, starts: dict):
+    def __init__(self, trace, return_sequences: bool, return_state: bool, sample: int, t: int | None, starts: dict,
+                 keep_veils: bool = False):
         self.trace, self.rs, self.rst, self.sample, self.t = trace, return_sequences, return_state, sample, t
         self.starts = starts
+        self.keep_veils = keep_veils  # StepPictures: step t's veils stay (it uncovers the step itself)
+        self.outline = self.readout_text = self.key_t_label = None
         self.bi = isinstance(trace, BidirectionalTrace)
         self.rows = _rows(trace)
         self.lstm = trace.kind == "LSTM"
@@ -511,16 +514,18 @@ class _Drawing:
         y0 = self.y_x - 0.12
         y1 = self.y_out[-1] + _SQUARE + 0.12
         half = max(_CELL_W, self.L_x, self.L_out) / 2 + 0.15
-        self.ax.add_artist(Rectangle((cx - half, y0), 2 * half, y1 - y0, fill=False, edgecolor=HIGHLIGHT, lw=3, zorder=6))
-        for key in [k for k in self.veils if k[2] == t]:  # the step's own values, unveiled
-            self.veils.pop(key).remove()
+        self.outline = self.ax.add_artist(Rectangle((cx - half, y0), 2 * half, y1 - y0, fill=False, edgecolor=HIGHLIGHT,
+                                                    lw=3, zorder=6))
+        if not self.keep_veils:
+            for key in [k for k in self.veils if k[2] == t]:  # the step's own values, unveiled
+                self.veils.pop(key).remove()
         if text:
-            self._label(cx, y0 - 0.06, text, ha="center", va="top", size="tick", color=HIGHLIGHT,
-                        fontweight="bold", linespacing=1.15)
+            self.readout_text = self._label(cx, y0 - 0.06, text, ha="center", va="top", size="tick", color=HIGHLIGHT,
+                                            fontweight="bold", linespacing=1.15)
 
-    def _readout(self) -> str:
-        """The highlighted step's x and h as numbers (empty without t, or when there are too many)."""
-        t, s, tr = self.t, self.sample, self.rows[0][1]
+    def _readout(self, t: int | None = None) -> str:
+        """Step t's x and h as numbers (default: the highlighted step; empty without t, or when there are too many)."""
+        t, s, tr = self.t if t is None else t, self.sample, self.rows[0][1]
         if t is None or max(self.trace.features, self.trace.units) > 4:
             return ""
         h = tr.h[s, self._processed(tr, t)]
@@ -546,7 +551,7 @@ class _Drawing:
             x += 0.6 + 23 * 0.1
         if self.t is not None:
             self.ax.add_artist(Rectangle((x, y - 0.12), 0.45, 0.24, fill=False, edgecolor=HIGHLIGHT, lw=3))
-            self._label(x + 0.6, y, f"t={self.t}", size="note", color=HIGHLIGHT, fontweight="bold")
+            self.key_t_label = self._label(x + 0.6, y, f"t={self.t}", size="note", color=HIGHLIGHT, fontweight="bold")
             x += 0.6 + 0.6
         width = 2.6
         left = max(self.W - width - 0.4, x + 0.3)
@@ -577,6 +582,56 @@ class _Drawing:
         tail = ("; " + "; ".join(extras)) if extras else ""
         what = self._what()[:-1] + f", merge_mode={tr.merge_mode!r})" if self.bi else self._what()
         return f"{what} unrolled over {tr.timesteps} timesteps; Keras returns {', '.join(parts)}{tail}."
+
+
+class StepPictures:
+    """One unrolled picture outlined at any step t of its layout, without drawing the picture again.
+
+    The explorer's unrolled view: moving t changes only the outline, the readout of x and h under it,
+    the key's "t=" and which step's strips are uncovered. The picture is drawn once, with every veil
+    and no outline, as large as fits in ``fit`` = ``(width, height)`` pixels; :meth:`pixels` pastes
+    those pixels, draws step t's strips over their veils, then the outline and the words. Arguments
+    are trusted (the explorer checked them).
+
+    * ``columns``: the timesteps laid out (as :func:`draw_unrolled` with ``t``); :meth:`pixels` takes
+      any ``t`` among them.
+    * ``alt_text``: the picture's text alternative (the same for every t).
+    """
+
+    def __init__(self, trace, return_sequences: bool, return_state: bool, sample: int, t: int, fit: tuple[int, int]):
+        self._drawing = _Drawing(trace, return_sequences, return_state, sample, t, _starts(trace, None, sample),
+                                 keep_veils=True)
+        fig = self._drawing.fig
+        self.columns, self.alt_text, self.figure = fig.columns, fig.alt_text, fig
+        inches = fig.get_size_inches()
+        fig.set_dpi(min(fit[0] / inches[0], fit[1] / inches[1]))  # as large as fits ``fit`` (width, height) pixels
+        self._moving = [a for a in (self._drawing.outline, self._drawing.readout_text, self._drawing.key_t_label)
+                        if a is not None]
+        for artist in self._moving:
+            artist.set_visible(False)
+        fig.canvas.draw()
+        self._veiled = fig.canvas.copy_from_bbox(fig.bbox)
+
+    def pixels(self, t: int) -> np.ndarray:
+        """The picture outlined at step ``t`` (one of :attr:`columns`): RGBA ``(height, width, 4)`` uint8."""
+        d, fig = self._drawing, self._drawing.fig
+        canvas = fig.canvas
+        canvas.restore_region(self._veiled)
+        for key in [k for k in d.veils if k[2] == t]:  # the step's own values, uncovered
+            for square in d.strips[key]:
+                fig.draw_artist(square)
+        half = d.outline.get_width() / 2
+        d.outline.set_x(d.cx[t] - half)
+        if d.readout_text is not None:
+            d.readout_text.set_x(d.cx[t])
+            d.readout_text.set_text(d._readout(t))
+        if d.key_t_label is not None:
+            d.key_t_label.set_text(f"t={t}")
+        for artist in self._moving:
+            artist.set_visible(True)
+            fig.draw_artist(artist)
+            artist.set_visible(False)
+        return np.asarray(canvas.buffer_rgba()).copy()
 
 
 def draw_unrolled(

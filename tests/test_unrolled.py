@@ -159,3 +159,28 @@ def test_bad_arguments_raise_clear_errors(kwargs, error, pattern):
 def test_a_layer_instead_of_a_trace_is_refused_with_a_fix():
     with pytest.raises(TypeError, match=r"trace: expected the result of rnnviz.trace.*trace it first"):
         draw_unrolled(keras.layers.LSTM(2))
+
+
+@pytest.mark.parametrize(("bidirectional", "timesteps", "rs", "rst"),
+                         [(False, 4, False, False), (False, 4, True, True), (True, 5, True, False), (False, 8, False, True)])
+def test_step_pictures_equal_a_fresh_drawing_at_every_step(bidirectional, timesteps, rs, rst):
+    """The explorer's unrolled view re-outlines one drawing for each t: the pixels are those of draw_unrolled(t=t)."""
+    from rnnviz.unrolled import StepPictures
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(2, timesteps, 2)).astype("float32")
+    layer = keras.layers.LSTM(3)
+    tr = rnnviz.trace(keras.layers.Bidirectional(layer) if bidirectional else layer, x)
+    pictures = StepPictures(tr, rs, rst, 0, timesteps - 1, fit=(900, 400))
+    steps = [c for c in pictures.columns if c is not None]
+    assert steps == ([0, 1, timesteps - 2, timesteps - 1] if timesteps > 6 else list(range(timesteps)))
+    for t in steps:
+        fresh = rnnviz.draw_unrolled(tr, rs, rst, t=t)
+        fresh.set_dpi(pictures.figure.get_dpi())
+        fresh.canvas.draw()
+        expected = np.asarray(fresh.canvas.buffer_rgba()).astype(int)
+        got = pictures.pixels(t).astype(int)
+        assert got.shape == expected.shape
+        differ = (np.abs(got - expected).max(axis=2) > 40).mean()
+        assert differ < 0.001, f"t={t}: {differ:.2%} of the pixels differ"
+        assert pictures.alt_text == fresh.alt_text
