@@ -112,12 +112,13 @@ def time_views(timesteps: int, rounds: int = 3) -> dict[str, dict[str, list[floa
     * step: t -> t + 1 through every step, as Play and the arrow keys do, each flag setting on a fresh trace;
     * jump: t to a random other step (seeded), on a fresh trace: the picture is drawn from nothing;
     * revisit: the steps again, every picture already drawn;
-    * flag: return_state flipped at a random t, on a fresh trace.
+    * flag: return_state flipped at a random t, on a fresh trace; flag again: then return_sequences (the
+      unrolled view drew both flags' neighbours ahead after the first flip).
     """
     rng = np.random.default_rng(0)
     out = {}
     for view in ("time", "unrolled", "cell"):
-        times: dict[str, list[float]] = {k: [] for kind in ("step", "jump", "revisit", "flag")
+        times: dict[str, list[float]] = {k: [] for kind in ("step", "jump", "revisit", "flag", "flag again")
                                          for k in (kind, "busy " + kind)}
         fresh = functools.partial(_live_explorer, view, timesteps)
         timed = functools.partial(_timed_change, times)
@@ -138,6 +139,7 @@ def time_views(timesteps: int, rounds: int = 3) -> dict[str, dict[str, list[floa
                 ex, sent = fresh(int(rng.integers(1000)))
                 ex.controls["t"].value = int(rng.integers(timesteps))
                 timed(ex, sent, "return_state", True, "flag")
+                timed(ex, sent, "return_sequences", True, "flag again")
         out[view] = times
     return out
 
@@ -181,7 +183,8 @@ def main() -> None:
               + ("  [8 steps: the middle ones are elided, so moving t there changes the layout]" if timesteps > 6
                  else ""))
         for view, t_times in time_views(timesteps).items():
-            cells = "  ".join(f"{kind} {_ms(t_times[kind]):6.1f}" for kind in ("step", "jump", "revisit", "flag"))
+            cells = "  ".join(f"{kind} {_ms(t_times[kind]):6.1f}"
+                              for kind in ("step", "jump", "revisit", "flag", "flag again"))
             print(f"  {view:8} view: {cells}   busy step {_ms(t_times['busy step']):6.1f}   "
                   f"baseline / step {base / _ms(t_times['step']):5.1f}x, / jump {base / _ms(t_times['jump']):4.1f}x, "
                   f"/ flag {base / _ms(t_times['flag']):4.1f}x")

@@ -15,13 +15,14 @@ _STEPS = 256  # colours across the gradient
 
 
 def colour_key(ax, box: tuple[float, float, float, float], cmap, norm, ticks, labels, title: str, fontsize: float,
-               zorder: float = 8) -> None:
+               zorder: float = 8) -> list:
     """Draw a key for ``cmap`` over ``norm`` in ``box`` = ``(left, bottom, width, height)`` of ``ax``'s data units.
 
     The texts have the gids ``"key:tick"`` and ``"key:title"``.
     ``ticks``: values (in the norm's units) marked below the gradient, with ``labels`` (same length).
     The gradient runs evenly over ``norm``'s 0..1 range, as a colour bar does, so a value sits at
     ``norm(value)`` along it: a symmetric-log norm keeps its linear middle visible.
+    Returns the tick labels' Text artists, in the order of ``ticks``.
     """
     left, bottom, width, height = box
     colours = cmap(np.linspace(0.0, 1.0, _STEPS))[None, :, :]  # (1, steps, 4)
@@ -32,11 +33,12 @@ def colour_key(ax, box: tuple[float, float, float, float], cmap, norm, ticks, la
     ax.set_ylim(*limits[1])
     ax.plot([left, left + width, left + width, left, left], [bottom, bottom, bottom + height, bottom + height, bottom],
             color="#555555", lw=0.6, zorder=zorder + 0.1)
-    tick = 0.06
+    tick, texts = 0.06, []
     for value, label in zip(ticks, labels, strict=True):
         x = left + width * float(np.clip(norm(value), 0.0, 1.0))
         ax.plot([x, x], [bottom, bottom - tick], color="#333333", lw=0.8, zorder=zorder + 0.1)
-        ax.text(x, bottom - tick - 0.02, label, ha="center", va="top", fontsize=fontsize, zorder=zorder + 0.1,
-                gid="key:tick")
+        texts.append(ax.text(x, bottom - tick - 0.02, label, ha="center", va="top", fontsize=fontsize,
+                             zorder=zorder + 0.1, gid="key:tick"))
     ax.text(left + width / 2, bottom + height + 0.05, title, ha="center", va="bottom", fontsize=fontsize,
             zorder=zorder + 0.1, gid="key:title")
+    return texts

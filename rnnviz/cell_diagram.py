@@ -38,6 +38,7 @@ __all__ = ["draw_cell"]
 #: Numbers written per vector before "…" (the squares always show every unit).
 MAX_NUMBERS = 4
 NUMBERS_PER_LINE = 2
+_STEPS_KEPT = 4  # CellPictures keeps this many steps' pixels (about 2 MB each in the explorer)
 DIVERGING = "PuOr_r"  # the same diverging map as rnnviz.plot's heatmaps
 GATE_MAP = "Blues"
 SIGMA_FILL, TANH_FILL, POINTWISE_FILL = "#fbe0b0", "#cfe4f4", "#ececec"
@@ -117,6 +118,68 @@ def draw_cell(
                  _checks.flag(bool(return_state) if return_state is None else return_state, "return_state"))
     prev = _previous_states(trace, layer, direction, t, sample, initial_state)
     return _Diagram(trace, layer, direction, t, sample, flags, prev).figure
+
+
+class CellPictures:
+    """The cell of one trace, for one sample, drawn at any step t with any flags without drawing it all again.
+
+    The explorer's cell view. The wires, boxes and fixed words are drawn once, as large as fits in
+    ``fit`` = ``(width, height)`` pixels; :meth:`pixels` refills what depends on the step and the flags
+    (every card's numbers and squares, the titles, the caption, the marks, the value key's numbers) and
+    draws only those over the saved pixels. A Bidirectional trace shows its forward layer, as
+    :func:`draw_cell` does by default. Arguments are trusted (the explorer checked them).
+    """
+
+    def __init__(self, trace, sample: int, t: int, flags: tuple[bool, bool], fit: tuple[int, int]):
+        self._trace, self._sample, self._fit = trace, sample, fit
+        self._layer = trace.forward if isinstance(trace, BidirectionalTrace) else trace
+        self._diagram = self._build(t, flags)
+
+    def _previous(self, t: int) -> dict[str, np.ndarray]:
+        return _previous_states(self._trace, self._layer, "forward", t, self._sample, None)
+
+    def _build(self, t: int, flags) -> _Diagram:
+        diagram = _Diagram(self._trace, self._layer, "forward", t, self._sample, flags, self._previous(t))
+        fig = diagram.fig
+        inches = fig.get_size_inches()
+        fig.set_dpi(min(self._fit[0] / inches[0], self._fit[1] / inches[1]))
+        changing = diagram.dynamic()
+        for artist in changing:
+            artist.set_visible(False)
+        fig.canvas.draw()
+        self._background = fig.canvas.copy_from_bbox(fig.bbox)
+        self._steps: dict = {}  # step -> the background with that step's numbers drawn (the last few steps)
+        for artist in changing:
+            artist.set_visible(True)
+        return diagram
+
+    def pixels(self, t: int, flags: tuple[bool, bool]) -> np.ndarray:
+        """The cell at step ``t`` marked for ``flags`` = ``(return_sequences, return_state)``: RGBA
+        ``(height, width, 4)`` uint8, the pixels :func:`draw_cell` gives at the same resolution.
+
+        The numbers of the last few steps drawn are kept, so a flag flip draws only the caption and the marks."""
+        diagram = self._diagram
+        if (t, flags) != (diagram.t, diagram.flags) and not diagram.refill(t, flags, self._previous(t)):
+            diagram = self._diagram = self._build(t, flags)  # another gate colour scale: another layout
+        fig = diagram.fig
+        canvas = fig.canvas
+        if t not in self._steps:
+            canvas.restore_region(self._background)
+            for artist in diagram.with_step():
+                fig.draw_artist(artist)
+            self._steps[t] = canvas.copy_from_bbox(fig.bbox)
+            while len(self._steps) > _STEPS_KEPT:
+                self._steps.pop(next(iter(self._steps)))
+        else:
+            canvas.restore_region(self._steps[t])
+        for artist in diagram.with_flags():
+            fig.draw_artist(artist)
+        return np.asarray(canvas.buffer_rgba()).copy()
+
+    @property
+    def alt_text(self) -> str:
+        """The text alternative of the step and flags drawn last."""
+        return self._diagram.fig.alt_text
 
 
 def _previous_states(trace, layer: Trace, direction: str, t: int, sample: int, initial_state) -> dict[str, np.ndarray]:
@@ -256,13 +319,17 @@ def _caption(trace, layer: Trace, direction: str, t: int, sample: int, flags) ->
 
 # -- drawing -----------------------------------------------------------------------------------
 class _Diagram:
-    """Builds the figure; ``self.figure`` is the result."""
+    """Builds the figure; ``self.figure`` is the result.
+
+    :meth:`refill` redraws it for another step (and flags) in place: the wires, boxes and words that do not
+    depend on the step stay; every card's numbers, squares and step-dependent title, the title lines, the
+    caption, the marks and the colour key's numbers change. ``dynamic()`` lists the artists that change.
+    """
 
     def __init__(self, trace, layer: Trace, direction: str, t: int, sample: int, flags, prev):
-        self.trace, self.layer, self.t, self.sample, self.flags = trace, layer, t, sample, flags
+        self.trace, self.layer, self.sample = trace, layer, sample
         self.direction = direction
         self.kind, units = layer.kind, layer.units
-        bidirectional = isinstance(trace, BidirectionalTrace)
         width = {"LSTM": 16.3, "GRU": 16.3, "SimpleRNN": 12.6}[self.kind]
         self.W = width
         fig = StatesFigure(figsize=(width, _H), dpi=100)
@@ -273,54 +340,121 @@ class _Diagram:
         ax.axis("off")
         self.fig, self.ax = fig, ax
         self.frames: dict[str, Rectangle] = {}
+        self.marks: list = []  # the frames and their "Keras returns it as" words
+        self.cards: dict[str, dict] = {}  # key -> {"title": Text, "value": Text, "squares": [Rectangle], "scale": ...}
+        self._refilling = False
+        self.maps = {"value": colormaps[DIVERGING], "gate": colormaps[GATE_MAP]}
+        g = self._step(t, flags, prev)
+        self.built_gate_scale = self.gate_scale
 
+        self.heading = ax.text(0.3, _H - 0.3, "", fontsize=FONT["title"], fontweight="bold", va="top", ha="left")
+        self.subheading = ax.text(0.3, _H - 0.78, "", fontsize=FONT["note"], va="top", ha="left", color="#333333")
+        self.caption = ax.text(0.3, 0.2, "", fontsize=FONT["note"], va="bottom", ha="left", linespacing=1.35,
+                               gid="caption")
+        self._draw_kind(g, prev)
+        self.key_ticks = self._legend(units)
+        self._words()
+        self.figure = fig
+
+    def _step(self, t: int, flags, prev) -> dict[str, np.ndarray]:
+        """Set the step, flags, previous and new states and colour scales; return the gates' values at ``t``."""
+        layer, sample = self.layer, self.sample
+        self.t, self.flags, self.prev = t, flags, prev
         g = {name: values[sample, t] for name, values in layer.gates.items()}
         self.state_now = {"h": layer.h[sample, t]}
         if layer.c is not None:
             self.state_now["c"] = layer.c[sample, t]
         diverging = [*prev.values(), *self.state_now.values(), g.get("candidate", np.zeros(1))]
         top = max(1.0, float(np.max(np.abs(np.concatenate(diverging)))))
-        self.norms = {"value": Normalize(-top, top)}
+        self.norms = {"value": Normalize(-top, top), "gate": Normalize(0, 1)}
         gate_values = [v for k, v in g.items() if k != "candidate"]
         # Gates share a 0..1 scale when they are in [0, 1] (sigmoid and hard sigmoid); else the diverging one.
         in_unit = all(((v >= 0) & (v <= 1)).all() for v in gate_values)
         self.gate_scale = "gate" if in_unit else "value"
-        self.norms["gate"] = Normalize(0, 1)
-        self.maps = {"value": colormaps[DIVERGING], "gate": colormaps[GATE_MAP]}
+        return g
 
+    def _draw_kind(self, g, prev) -> None:
+        read = int(self.layer.input_steps[self.t])
+        x_vec = _Vector("x", f"$x_t$ = x[{self.sample}, {read}]", self.layer.x[self.sample, read], None)
+        {"LSTM": self._lstm, "GRU": self._gru, "SimpleRNN": self._simple}[self.kind](g, prev, x_vec)
+
+    def _words(self) -> None:
+        """The title lines, the caption, the marks and the alt text for the current step and flags."""
+        trace, layer, t, sample = self.trace, self.layer, self.t, self.sample
+        units, direction = layer.units, self.direction
+        bidirectional = isinstance(trace, BidirectionalTrace)
         what = f"Bidirectional({self.kind}({units})), {direction} layer:" if bidirectional else f"{self.kind}({units})"
-        title = f"{what} cell at t={t} (sample {sample} of {trace.batch})"
-        ax.text(0.3, _H - 0.3, title, fontsize=FONT["title"], fontweight="bold", va="top", ha="left")
+        self.heading.set_text(f"{what} cell at t={t} (sample {sample} of {trace.batch})")
         read = int(layer.input_steps[t])
         sub = f"step t={t} reads timestep {read} of x"
         if read != t:
             sub += " (this layer reads the input last timestep first)"
-        ax.text(0.3, _H - 0.78, sub, fontsize=FONT["note"], va="top", ha="left", color="#333333")
-
-        x_vec = _Vector("x", f"$x_t$ = x[{sample}, {read}]", layer.x[sample, read], None)
-        draw = {"LSTM": self._lstm, "GRU": self._gru, "SimpleRNN": self._simple}[self.kind]
-        draw(g, prev, x_vec)
-        self._legend(units)
-        caption = _caption(trace, layer, direction, t, sample, flags)
-        ax.text(0.3, 0.2, _wrap_caption(caption, 112 if width > 13 else 86), fontsize=FONT["note"],
-                va="bottom", ha="left", linespacing=1.35, gid="caption")
+        self.subheading.set_text(sub)
+        caption = _caption(trace, layer, direction, t, sample, self.flags)
+        self.caption.set_text(_wrap_caption(caption, 112 if self.W > 13 else 86))
+        for artist in self.marks:
+            artist.remove()
+        self.marks, self.frames = [], {}
         self._mark()
-        fig.alt_text = self._alt_text(what, caption)
-        self.figure = fig
+        self.fig.alt_text = self._alt_text(what, caption)
+
+    def refill(self, t: int, flags, prev) -> bool:
+        """Show step ``t`` with ``flags`` (``prev``: h_prev and c_prev at ``t``) on the same figure.
+
+        Returns False, changing nothing, when step t needs another layout (its gates leave [0, 1], so the
+        gate colour key would change): draw that step afresh.
+        """
+        saved = (self.t, self.flags, self.prev)
+        g = self._step(t, flags, prev)
+        if self.gate_scale != self.built_gate_scale:
+            self._step(*saved)
+            return False
+        self._refilling = True
+        try:
+            self._draw_kind(g, prev)
+        finally:
+            self._refilling = False
+        top = self.norms["value"].vmax
+        for text, value in zip(self.key_ticks, [-top, 0, top], strict=True):
+            text.set_text("0" if value == 0 else f"{value:.2f}")
+        self._words()
+        return True
+
+    def dynamic(self) -> list:
+        """The artists that change with the step or the flags, in drawing order."""
+        return self.with_step() + self.with_flags()
+
+    def with_step(self) -> list:
+        """The artists that change with the step alone (numbers, squares, step titles), in drawing order."""
+        artists = [self.heading, self.subheading, *self.key_ticks]
+        for key, card in self.cards.items():
+            steps_title = not key.startswith("gate:")  # "h_prev = h at t=2", "x_t = x[0, 3]", "(t=3)"
+            artists += [*([card["title"]] if steps_title else []), card["value"], *card["squares"]]
+        return sorted(artists, key=lambda a: a.get_zorder())
+
+    def with_flags(self) -> list:
+        """The artists that change with the flags (and the step): the caption and the marks, in drawing order."""
+        return sorted([self.caption, *self.marks], key=lambda a: a.get_zorder())
 
     # -- primitives ----------------------------------------------------------------------------
     def _wire(self, points, arrow: bool = True, z: float = 1.0) -> None:
+        if self._refilling:  # drawn once; refill changes only what depends on the step
+            return
         codes = [Path.MOVETO] + [Path.LINETO] * (len(points) - 1)
         patch = FancyArrowPatch(path=Path(points, codes), arrowstyle="-|>" if arrow else "-",
                                 mutation_scale=16, lw=1.8, color=WIRE, zorder=z, joinstyle="miter")
         self.ax.add_artist(patch)
 
     def _box(self, x: float, y: float, label: str, fill: str, w: float = _BOX_W) -> None:
+        if self._refilling:  # drawn once; refill changes only what depends on the step
+            return
         self.ax.add_artist(FancyBboxPatch((x - w / 2, y - _BOX_H / 2), w, _BOX_H, boxstyle="round,pad=0.02,rounding_size=0.08",
                                          facecolor=fill, edgecolor="#000000", lw=1.6, zorder=3))
         self.ax.text(x, y, label, fontsize=FONT["label"], ha="center", va="center", zorder=4)
 
     def _node(self, x: float, y: float, op: str) -> None:
+        if self._refilling:  # drawn once; refill changes only what depends on the step
+            return
         self.ax.add_artist(Circle((x, y), _NODE_R, facecolor="white", edgecolor="#000000", lw=1.6, zorder=3))
         if op == "mul":  # ⊙, drawn rather than typed so that no font can drop it
             self.ax.add_artist(Circle((x, y), 0.045, facecolor="#000000", zorder=4))
@@ -329,34 +463,50 @@ class _Diagram:
                          fontweight="bold", ha="center", va="center_baseline", zorder=4)
 
     def _dot(self, x: float, y: float) -> None:
+        if self._refilling:  # drawn once; refill changes only what depends on the step
+            return
         self.ax.add_artist(Circle((x, y), 0.055, facecolor=WIRE, edgecolor="none", zorder=2))
 
     def _card(self, vec: _Vector, x: float, y_top: float) -> None:
-        """Title, numbers and squares of one vector, left-aligned at ``x`` below ``y_top``."""
+        """Title, numbers and squares of one vector, left-aligned at ``x`` below ``y_top`` (updated when refilling)."""
         ax, values = self.ax, np.asarray(vec.values, dtype=np.float64)
-        ax.text(x, y_top, vec.title, fontsize=FONT["tick"], fontweight="bold", va="top", ha="left", gid=f"title:{vec.key}")
         shown = [_number(v) for v in values[:MAX_NUMBERS]]
         lines = ["  ".join(shown[i:i + NUMBERS_PER_LINE]) for i in range(0, len(shown), NUMBERS_PER_LINE)]
         if len(values) > MAX_NUMBERS:
             lines[-1] += "  …"
-        y = y_top - _LINE - 0.02
-        ax.text(x, y, "\n".join(lines), fontsize=FONT["tick"] - 1, va="top", ha="left", linespacing=1.2,
-                family="DejaVu Sans Mono", gid=f"value:{vec.key}")
-        y -= len(lines) * 0.235 + 0.06
-        if vec.scale is None:
-            return
         scale = self.gate_scale if vec.key.startswith("gate:") and vec.key != "gate:candidate" else vec.scale
+        colours = self.maps[scale](self.norms[scale](values)) if vec.scale is not None else []  # one call per card
+        if self._refilling:
+            card = self.cards[vec.key]
+            card["title"].set_text(vec.title)
+            card["value"].set_text("\n".join(lines))
+            for square, colour in zip(card["squares"], colours, strict=True):
+                square.set_facecolor(colour)
+            return
+        card = {"squares": []}
+        card["title"] = ax.text(x, y_top, vec.title, fontsize=FONT["tick"], fontweight="bold", va="top", ha="left",
+                                gid=f"title:{vec.key}")
+        y = y_top - _LINE - 0.02
+        card["value"] = ax.text(x, y, "\n".join(lines), fontsize=FONT["tick"] - 1, va="top", ha="left",
+                                linespacing=1.2, family="DejaVu Sans Mono", gid=f"value:{vec.key}")
+        self.cards[vec.key] = card
+        y -= len(lines) * 0.235 + 0.06
         side = min(0.2, _STRIP / len(values))
-        colours = self.maps[scale](self.norms[scale](values))  # one call per card, not one per square
         for u, colour in enumerate(colours):
-            ax.add_artist(Rectangle((x + u * side, y - side), side, side, facecolor=colour, edgecolor="#555555",
-                                    lw=0.6, zorder=3, gid=f"square:{vec.key}:{u}"))
+            card["squares"].append(ax.add_artist(Rectangle((x + u * side, y - side), side, side, facecolor=colour,
+                                                           edgecolor="#555555", lw=0.6, zorder=3,
+                                                           gid=f"square:{vec.key}:{u}")))
+
+    def _note(self, *args, **kwargs) -> None:
+        """A fixed word on the diagram (``ax.text`` arguments), drawn once: refilling leaves it."""
+        if not self._refilling:
+            self.ax.text(*args, **kwargs)
 
     def _frame_box(self, key: str) -> tuple[float, float, float, float]:
         """(x0, y0, x1, y1) in inches around the texts and squares of one card."""
         renderer = self.fig.canvas.get_renderer()
-        boxes = [a.get_window_extent(renderer) for a in self.ax.texts if a.get_gid() in (f"title:{key}", f"value:{key}")]
-        boxes += [p.get_window_extent(renderer) for p in self.ax.patches if (p.get_gid() or "").startswith(f"square:{key}:")]
+        card = self.cards[key]
+        boxes = [a.get_window_extent(renderer) for a in (card["title"], card["value"], *card["squares"])]
         dpi = self.fig.dpi
         x0, y0 = min(b.x0 for b in boxes) / dpi, min(b.y0 for b in boxes) / dpi
         x1, y1 = max(b.x1 for b in boxes) / dpi, max(b.y1 for b in boxes) / dpi
@@ -410,7 +560,7 @@ class _Diagram:
         self._dot(split, my)
         self._wire([(split, my), (split, cy1 + 0.55)], z=1.5)
         self._gap(split, top)
-        self.ax.text(split, cy1 + 0.6, "h (output)", fontsize=FONT["note"], ha="center", va="bottom")
+        self._note(split, cy1 + 0.6, "h (output)", fontsize=FONT["note"], ha="center", va="bottom")
         self._card(self._vector("state:c_prev", _prev_title("c", self.t), prev["c"]), 0.3, top + 1.1)
         self._card(self._vector("state:c", f"c  new cell state (t={self.t})", self.state_now["c"]), _OUT_X, top + 1.1)
         self._card(self._vector("state:h", f"h  new hidden state (t={self.t})", self.state_now["h"]), _OUT_X, my - 0.2)
@@ -439,7 +589,7 @@ class _Diagram:
         # r ⊙ (h_prev U_h + b): Keras 3's reset_after=True form, into the candidate
         self._wire([(mul_r, bus), (mul_r, gy - _NODE_R)])
         self._dot(mul_r, bus)
-        self.ax.text(mul_r - 0.12, bus + 0.22, r"$h_{prev}U_h + b$", fontsize=FONT["tick"] - 1, ha="right", va="bottom")
+        self._note(mul_r - 0.12, bus + 0.22, r"$h_{prev}U_h + b$", fontsize=FONT["tick"] - 1, ha="right", va="bottom")
         self._wire([(rx, gy + _BOX_H / 2), (rx, my), (mul_r, my), (mul_r, gy + _NODE_R)])
         self._node(mul_r, gy, "mul")
         self._wire([(mul_r + _NODE_R, gy), (hx - _BOX_W / 2, gy)])
@@ -460,10 +610,10 @@ class _Diagram:
         self._wire([(hx + _NODE_R, top), (self.W - 0.3, top)])
         self._dot(split, top)
         self._wire([(split, top), (split, cy1 + 0.55)])
-        self.ax.text(split, cy1 + 0.6, "h (output)", fontsize=FONT["note"], ha="center", va="bottom")
+        self._note(split, cy1 + 0.6, "h (output)", fontsize=FONT["note"], ha="center", va="bottom")
         self._card(self._vector("state:h", f"h  new hidden state (t={self.t})", self.state_now["h"]), _OUT_X, top - 0.2)
         self._next_step(top)
-        self.ax.text(cx1 - 0.1, cy0 + 0.08, "reset_after=True (Keras 3's default): r scales $h_{prev}U_h + b$;\n"
+        self._note(cx1 - 0.1, cy0 + 0.08, "reset_after=True (Keras 3's default): r scales $h_{prev}U_h + b$;\n"
                      "with reset_after=False, r scales $h_{prev}$ before $U_h$. Same z, r, $\\tilde{h}$, h either way.",
                      fontsize=FONT["tick"] - 2, ha="right", va="bottom", color="#444444", linespacing=1.3)
 
@@ -475,34 +625,42 @@ class _Diagram:
         self._inputs_bottom(cx0, bus, 2.75, prev, x_vec)
         self._wire([(2.75, bus), (ax, bus), (ax, gy - _BOX_H / 2)])
         self._box(ax, gy, "tanh", TANH_FILL, w=0.8)
-        self.ax.text(ax + 0.55, gy, r"$h = \tanh(x_t W + h_{prev} U + b)$", fontsize=FONT["tick"], ha="left", va="center")
-        self.ax.text(ax + 0.55, gy - 0.4, "(or the layer's activation)", fontsize=FONT["tick"] - 2, ha="left", va="center",
+        self._note(ax + 0.55, gy, r"$h = \tanh(x_t W + h_{prev} U + b)$", fontsize=FONT["tick"], ha="left", va="center")
+        self._note(ax + 0.55, gy - 0.4, "(or the layer's activation)", fontsize=FONT["tick"] - 2, ha="left", va="center",
                      color="#444444")
         split, out = 8.1, 6.3
         self._wire([(ax, gy + _BOX_H / 2), (ax, out), (split, out)], arrow=False)
         self._dot(split, out)
         self._wire([(split, out), (split, cy1 + 0.55)])
-        self.ax.text(split, cy1 + 0.6, "h (output)", fontsize=FONT["note"], ha="center", va="bottom")
+        self._note(split, cy1 + 0.6, "h (output)", fontsize=FONT["note"], ha="center", va="bottom")
         self._wire([(split, out), (self.W - 0.3, out)])
         self._card(self._vector("state:h", f"h  new hidden state (t={self.t})", self.state_now["h"]), 9.05, out - 0.2)
         self._next_step(out)
 
     def _next_step(self, y: float, below: bool = False) -> None:
+        if self._refilling:  # drawn once; refill changes only what depends on the step
+            return
         self.ax.text(self.W - 0.3, y - 0.1 if below else y + 0.08, "to step t+1", fontsize=FONT["tick"] - 2,
                      ha="right", va="top" if below else "bottom", color="#444444", style="italic")
 
     def _cell(self, x0: float, x1: float, y0: float, y1: float) -> None:
+        if self._refilling:  # drawn once; refill changes only what depends on the step
+            return
         self.ax.add_artist(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0,rounding_size=0.3",
                                          facecolor=CELL_FILL, edgecolor=CELL_EDGE, lw=1.5, zorder=0))
 
     def _gap(self, x: float, y: float) -> None:
         """A small gap in a vertical wire where it crosses a horizontal one (the c line stays on top)."""
+        if self._refilling:  # drawn once; refill changes only what depends on the step
+            return
         self.ax.add_artist(Rectangle((x - 0.06, y - 0.1), 0.12, 0.2, facecolor=CELL_FILL, edgecolor="none", zorder=1.7))
         self.ax.plot([x - 0.08, x + 0.08], [y, y], color=WIRE, lw=1.8, zorder=1.8, solid_capstyle="butt")
 
     # -- legend, marks, words ------------------------------------------------------------------
-    def _legend(self, units: int) -> None:
+    def _legend(self, units: int) -> list:
+        """The colour keys and the note on squares; returns the value key's three tick labels (they follow the step)."""
         W = self.W
+        value_ticks = []
         bars = [("value", "h, c, candidate: value (0 = white)")]
         if self.layer.gates and self.gate_scale == "gate":
             bars.insert(0, ("gate", "gates (σ): 0 = shut, 1 = open"))
@@ -511,13 +669,17 @@ class _Diagram:
             left = W - 0.35 - width - i * (width + 0.5)
             top = self.norms[scale].vmax
             ticks = [0, 0.5, 1] if scale == "gate" else [-top, 0, top]
-            colour_key(self.ax, (left, 1.55, width, 0.16), self.maps[scale], self.norms[scale], ticks,
-                       [f"{v:g}" if scale == "gate" or v == 0 else f"{v:.2f}" for v in ticks], label, FONT["tick"] - 2)
+            texts = colour_key(self.ax, (left, 1.55, width, 0.16), self.maps[scale], self.norms[scale], ticks,
+                               [f"{v:g}" if scale == "gate" or v == 0 else f"{v:.2f}" for v in ticks], label,
+                               FONT["tick"] - 2)
+            if scale == "value":
+                value_ticks = texts
         note = f"Squares: one per unit, unit 0 on the left ({units} unit{'s' if units != 1 else ''})."
         if units > MAX_NUMBERS:
             note = (f"Numbers: units 0–{MAX_NUMBERS - 1} of {units}, then …; "
                     f"squares: all {units} units, unit 0 on the left.")
         self.ax.text(W - 0.35, 1.02, note, fontsize=FONT["tick"] - 2, ha="right", va="top", color="#333333")
+        return value_ticks
 
     def _mark(self) -> None:
         if self.flags is None:
@@ -532,11 +694,13 @@ class _Diagram:
                               edgecolor="#000000", lw=4, zorder=6, gid=f"frame:{state}")
             self.ax.add_artist(frame)
             self.frames[state] = frame
+            self.marks.append(frame)
             text = "Keras returns it as\n" + "\n".join("• " + _wrap(label) for label in labels)
             # c's card sits above the c line: its label goes above the frame; h's cards sit below their line.
             below = state == "h"
-            self.ax.text(x0 - pad, y0 - pad - 0.08 if below else y1 + pad + 0.08, text, fontsize=FONT["tick"] - 1,
-                         ha="left", va="top" if below else "bottom", gid=f"returned:{state}", linespacing=1.25)
+            self.marks.append(self.ax.text(x0 - pad, y0 - pad - 0.08 if below else y1 + pad + 0.08, text,
+                                           fontsize=FONT["tick"] - 1, ha="left", va="top" if below else "bottom",
+                                           gid=f"returned:{state}", linespacing=1.25))
 
     def _alt_text(self, what: str, caption: str) -> str:
         gates = ", ".join(f"{name} gate" for name in self.layer.gates if name != "candidate")

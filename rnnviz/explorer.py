@@ -213,6 +213,7 @@ class Explorer:
         self._quiet = False
         self._pngs: dict = {}  # each view's (PNG, alt text) of the current trace and sample, by (view, t, flags)
         self._step_pictures: dict = {}  # the unrolled view's drawings of the current trace and sample
+        self._cell_pictures = None  # the cell view's drawing of the current trace and sample
         self._retrace()
         for name in ("return_sequences", "return_state"):
             self.controls[name].observe(self._on_flag, names="value")
@@ -302,7 +303,7 @@ class Explorer:
         self.view.update(s["return_sequences"], s["return_state"])
         self._write_code()
         self._show()
-        self._look_ahead()
+        self._look_ahead(flags=True)
 
     @_reaction
     def _on_size(self) -> None:
@@ -321,21 +322,41 @@ class Explorer:
     @_reaction
     def _on_view(self) -> None:
         self._show()
-        self._look_ahead()
+        self._look_ahead(flags=True)
 
-    def _look_ahead(self) -> None:
-        """After the frame has gone, draw the next step's picture of the unrolled or cell view.
+    def _look_ahead(self, flags: bool = False) -> None:
+        """After the frame has gone, draw what the learner is likely to ask for next in the unrolled or cell view.
 
-        Those pictures are whole diagrams (~100 ms to draw, against a few ms to re-mark the time view); Play,
-        the slider's arrow keys and dragging ask for step t + 1 next (Play wraps to 0), and it is then ready.
+        A new step costs the cell view ~45 ms (its numbers and words are redrawn, see
+        :class:`~rnnviz.cell_diagram.CellPictures`) and the unrolled view ~6 ms; new flags cost the unrolled view
+        a whole drawing (~100 ms, :class:`~rnnviz.unrolled.StepPictures`), against a few ms to re-mark the time view.
+        * Play, the slider's arrow keys and dragging ask for step t + 1 next (Play wraps to 0): its picture.
+        * ``flags`` (after a flag flip or a change of view): in the unrolled view, the drawings for flipping either
+          flag from here; one drawing serves every t of its layout.
         """
         s = self.settings
-        if s["view"] == "time" or s["timesteps"] == 1:
+        if s["view"] == "time":
             return
-        ahead = {**s, "t": (s["t"] + 1) % s["timesteps"]}
-        key = (ahead["view"], ahead["t"], ahead["return_sequences"], ahead["return_state"])
-        if key not in self._pngs:
-            self._pngs[key] = self._draw_other(ahead)
+        if s["timesteps"] > 1:
+            ahead = {**s, "t": (s["t"] + 1) % s["timesteps"]}
+            key = (ahead["view"], ahead["t"], ahead["return_sequences"], ahead["return_state"])
+            if key not in self._pngs:
+                self._pngs[key] = self._draw_other(ahead)
+        if flags and s["view"] == "unrolled":
+            rs, rst = s["return_sequences"], s["return_state"]
+            for other in ({**s, "return_sequences": not rs}, {**s, "return_state": not rst}):
+                self._step_pictures_for(other)
+
+    def _step_pictures_for(self, s: dict):
+        """The unrolled view's drawing for the flags and layout of settings ``s`` (drawn the first time it is asked)."""
+        from .unrolled import StepPictures, _shown_steps
+
+        rs, rst = s["return_sequences"], s["return_state"]
+        key = (rs, rst, tuple(_shown_steps(self.trace.timesteps, s["t"])))
+        if key not in self._step_pictures:
+            self._step_pictures[key] = StepPictures(self.trace, rs, rst, s["sample"], s["t"],
+                                                    fit=_pixels(self._canvas_size(s)))
+        return self._step_pictures[key]
 
     def _on_reset(self, button=None) -> None:
         """Every control back to its starting value, then one retrace (not one per control)."""
@@ -370,6 +391,7 @@ class Explorer:
                                size=FIGURE_SIZE, side_by_side=True)
         self._pngs = {}
         self._step_pictures = {}
+        self._cell_pictures = None
         self.view.set_t(s["t"])
         self.view.update(s["return_sequences"], s["return_state"])
         self._show()
@@ -450,25 +472,18 @@ class Explorer:
 
     def _draw_other(self, s: dict) -> tuple[bytes, str]:
         """The unrolled layer or the cell at t, drawn at the resolution that fits the view's canvas, centred on white."""
-        from .cell_diagram import draw_cell
-        from .unrolled import StepPictures, _shown_steps
+        from .cell_diagram import CellPictures
 
         width, height = _pixels(self._canvas_size(s))
         if s["view"] == "unrolled":  # one drawing per flags and layout, re-outlined for each step t (a few ms)
-            rs, rst = s["return_sequences"], s["return_state"]
-            key = (rs, rst, tuple(_shown_steps(self.trace.timesteps, s["t"])))
-            if key not in self._step_pictures:
-                self._step_pictures[key] = StepPictures(self.trace, rs, rst, s["sample"], s["t"], fit=(width, height))
-            pictures = self._step_pictures[key]
+            pictures = self._step_pictures_for(s)
             drawn, alt = pictures.pixels(s["t"]), pictures.alt_text
-        else:
-            picture = draw_cell(self.trace, s["t"], sample=s["sample"], return_sequences=s["return_sequences"],
-                                return_state=s["return_state"])
-            inches = picture.get_size_inches()
-            picture.set_dpi(min(width / inches[0], height / inches[1]))
-            agg = FigureCanvasAgg(picture)
-            agg.draw()
-            drawn, alt = np.asarray(agg.buffer_rgba()), picture.alt_text
+        else:  # one cell drawing for the trace, refilled for each step and flags (CellPictures)
+            flags = (s["return_sequences"], s["return_state"])
+            if self._cell_pictures is None:
+                self._cell_pictures = CellPictures(self.trace, s["sample"], s["t"], flags, fit=(width, height))
+            drawn = self._cell_pictures.pixels(s["t"], flags)
+            alt = self._cell_pictures.alt_text
         drawn = drawn[:height, :width, :3]
         frame = np.full((height, width, 3), 255, dtype=np.uint8)
         top, left = (height - drawn.shape[0]) // 2, (width - drawn.shape[1]) // 2

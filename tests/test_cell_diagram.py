@@ -220,3 +220,27 @@ def test_a_masked_step_whose_output_row_is_zeros_is_not_called_h():
     assert "returned:h" not in _texts(fig, "returned:")
     assert "masked" in _texts(fig, "caption")["caption"]
     assert "output[:, 2, :2]" in _texts(draw_cell(tr, 2, sample=1, return_sequences=True), "returned:")["returned:h"]
+
+
+@pytest.mark.parametrize(("kind", "bidirectional"), [("LSTM", False), ("GRU", False), ("SimpleRNN", False),
+                                                      ("LSTM", True)])
+def test_cell_pictures_equal_a_fresh_drawing_for_every_step_and_flags(kind, bidirectional):
+    """The explorer's cell view refills one drawing for each step and flags: the pixels are draw_cell's."""
+    from rnnviz.cell_diagram import CellPictures
+
+    tr = _trace(kind, units=3, timesteps=4, bidirectional=bidirectional)
+    pictures = CellPictures(tr, 1, 3, (False, False), fit=(898, 528))
+    # steps out of order, flags flipped at the same step and at another one
+    for t, rs, rst in [(0, False, False), (2, True, False), (2, True, True), (3, True, True), (1, False, True),
+                       (3, False, False), (0, True, True)]:
+        got = pictures.pixels(t, (rs, rst)).astype(int)
+        fresh = draw_cell(tr, t, sample=1, return_sequences=rs, return_state=rst)
+        fresh.set_dpi(pictures._diagram.fig.get_dpi())
+        fresh.canvas.draw()
+        expected = np.asarray(fresh.canvas.buffer_rgba()).astype(int)
+        assert got.shape == expected.shape
+        differ = (np.abs(got - expected).max(axis=2) > 40).mean()
+        assert differ < 0.001, f"t={t}, flags {rs, rst}: {differ:.2%} of the pixels differ"
+        for prefix in ("value:", "title:", "returned:", "caption"):  # and every word and number is the fresh one
+            assert _texts(pictures._diagram.fig, prefix) == _texts(fresh, prefix), prefix
+        assert pictures.alt_text == fresh.alt_text
