@@ -215,6 +215,7 @@ class Explorer:
         self._step_pictures: dict = {}  # the unrolled view's drawings of the current trace and sample
         self._cell_pictures = None  # the cell view's drawing of the current trace and sample
         self._retrace()
+        self._look_ahead(flags=True)  # for an explorer that opens on the unrolled or cell view
         for name in ("return_sequences", "return_state"):
             self.controls[name].observe(self._on_flag, names="value")
         for name in ("cell", "bidirectional", "units", "timesteps", "features", "batch", "seed"):
@@ -308,10 +309,12 @@ class Explorer:
     @_reaction
     def _on_size(self) -> None:
         self._retrace()
+        self._look_ahead(flags=True)
 
     @_reaction
     def _on_sample(self) -> None:
         self._redraw()
+        self._look_ahead(flags=True)
 
     @_reaction
     def _on_t(self) -> None:
@@ -331,8 +334,8 @@ class Explorer:
         :class:`~rnnviz.cell_diagram.CellPictures`) and the unrolled view ~6 ms; new flags cost the unrolled view
         a whole drawing (~100 ms, :class:`~rnnviz.unrolled.StepPictures`), against a few ms to re-mark the time view.
         * Play, the slider's arrow keys and dragging ask for step t + 1 next (Play wraps to 0): its picture.
-        * ``flags`` (after a flag flip or a change of view): in the unrolled view, the drawings for flipping either
-          flag from here; one drawing serves every t of its layout.
+        * ``flags`` (on opening, and after a flag flip, a new size, sample or view): in the unrolled view, the
+          drawings for flipping either flag from here; one drawing serves every t of its layout.
         """
         s = self.settings
         if s["view"] == "time":
