@@ -94,15 +94,22 @@ def mask(value, batch: int, timesteps: int, name: str = "mask") -> np.ndarray | 
     return arr.astype(bool)
 
 
-def states(value, count: int, batch: int, units: int, kind: str, name: str = "initial_state") -> list[np.ndarray] | None:
-    """Return ``value`` as a list of ``count`` float32 arrays ``(batch, units)``, or raise."""
+def states(value, count: int, batch: int, units, kind: str, name: str = "initial_state",
+           names: str | None = None) -> list[np.ndarray] | None:
+    """Return ``value`` as a list of ``count`` float32 arrays ``(batch, units)``, or raise.
+
+    ``units``: one number for every state, or a list of ``count`` (a Bidirectional layer whose backward layer
+    has another size); ``names``: how to write the expected list, e.g. ``"[forward_h0, backward_h0]"``.
+    """
     if value is None:
         return None
-    names = {"LSTM": "[h0, c0]", "GRU": "[h0]", "SimpleRNN": "[h0]"}.get(kind, "")
-    if count == 4:
-        names = "[forward_h0, forward_c0, backward_h0, backward_c0]"
-    elif count == 2 and kind != "LSTM":
-        names = "[forward_h0, backward_h0]"
+    sizes = [int(units)] * count if np.isscalar(units) else [int(u) for u in units]
+    if names is None:
+        names = {"LSTM": "[h0, c0]", "GRU": "[h0]", "SimpleRNN": "[h0]"}.get(kind, "")
+        if count == 4:
+            names = "[forward_h0, forward_c0, backward_h0, backward_c0]"
+        elif count == 2 and kind != "LSTM":
+            names = "[forward_h0, backward_h0]"
     if not isinstance(value, (list, tuple)):
         if count == 1:
             value = [value]
@@ -122,9 +129,9 @@ def states(value, count: int, batch: int, units: int, kind: str, name: str = "in
             arr = np.asarray(s, dtype=np.float32)
         except (TypeError, ValueError):
             raise TypeError(f"{name}[{i}]: expected an array of numbers (batch, units), got {type(s).__name__}.") from None
-        if arr.shape != (batch, units):
+        if arr.shape != (batch, sizes[i]):
             raise ValueError(
-                f"{name}[{i}]: expected shape (batch, units) = ({batch}, {units}), got {arr.shape}. "
+                f"{name}[{i}]: expected shape (batch, units) = ({batch}, {sizes[i]}), got {arr.shape}. "
                 "Each state holds one row of `units` numbers per sample of x."
             )
         if not np.isfinite(arr).all():
@@ -164,12 +171,22 @@ def choice(value, name: str, options) -> str:
     return value
 
 
-def traced(value, name: str = "trace"):
-    """Return ``value`` if it is a :class:`~rnnviz.Trace` or :class:`~rnnviz.BidirectionalTrace`, or raise."""
+def traced(value, name: str = "trace", doing: str = "draw as one picture"):
+    """Return ``value`` if it is a :class:`~rnnviz.Trace` or :class:`~rnnviz.BidirectionalTrace`, or raise.
+
+    A Bidirectional trace needs both directions of one kind and size: ``doing`` says what the caller does with it.
+    """
     from .trace import BidirectionalTrace, Trace  # late: trace.py imports this module
 
-    if isinstance(value, (Trace, BidirectionalTrace)):
+    if isinstance(value, Trace) or (isinstance(value, BidirectionalTrace) and value.same_directions):
         return value
+    if isinstance(value, BidirectionalTrace):
+        f, b = value.forward, value.backward
+        raise ValueError(
+            f"{name}: its Bidirectional layer has a backward layer of another kind or size ({b.kind}({b.units}) "
+            f"behind {f.kind}({f.units})), which rnnviz cannot {doing} yet. Take one direction at a time: "
+            f"pass {name}.forward or {name}.backward."
+        )
     given = type(value).__name__
     if hasattr(value, "cell") or hasattr(value, "forward_layer"):
         hint = f"That is a Keras layer; trace it first: {name} = rnnviz.trace(layer, x), then pass {name}."

@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 from . import _checks
 from .plot import StatesView
 from .snippet import keras_snippet, make_layer
-from .trace import SUPPORTED_KINDS, BidirectionalTrace, Trace, layer_kind, trace
+from .trace import SUPPORTED_KINDS, BidirectionalTrace, Trace, layer_kind, require_plain_layer, trace
 
 __all__ = ["Explorer", "explore"]
 
@@ -97,6 +97,7 @@ def explore(
     own_layer = own_x = None
     if layer is not None:
         kind, is_bi = layer_kind(layer)
+        require_plain_layer(layer, "the explorer")
         inner = layer.forward_layer if is_bi else layer
         given = {"units": int(inner.units)}
         if inner.built and getattr(inner.cell, "kernel", None) is not None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _checks
 from ._quiet import import_keras
-from .trace import SUPPORTED_KINDS, BidirectionalTrace, Trace, layer_kind
+from .trace import SUPPORTED_KINDS, BidirectionalTrace, Trace, layer_kind, require_plain_layer
 from .trace import trace as run_trace
 
 __all__ = ["keras_snippet", "make_layer"]
@@ -80,7 +80,7 @@ def keras_snippet(trace, return_sequences: bool, return_state: bool, *, seed: in
     (``(batch, timesteps, units)`` or ``(batch, units)``) and what it holds.
     Anything that keeps the snippet from reproducing the trace is said in a note at its top.
     """
-    trace = _checks.traced(trace)
+    trace = _checks.traced(trace, doing="write as one Keras layer")
     flags = {"return_sequences": _checks.flag(return_sequences, "return_sequences"),
              "return_state": _checks.flag(return_state, "return_state")}
     seed = _checks.integer(seed, "seed", *SEEDS)
@@ -133,6 +133,7 @@ def _check_seeded_trace(trace) -> None:
 
 def _check_own_layer(layer, trace) -> None:
     kind, bidirectional = layer_kind(layer)  # a TypeError that lists what is supported
+    require_plain_layer(layer, "keras_snippet")
     inner = layer.forward_layer if bidirectional else layer
     traced_bi = isinstance(trace, BidirectionalTrace)
     given, expected = _what(kind, bidirectional, int(inner.units)), _what(trace.kind, traced_bi, trace.units)

@@ -11,6 +11,7 @@ trace is computed once, and flipping a flag only selects.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -155,9 +156,14 @@ class BidirectionalTrace:
 
     @property
     def state_names(self) -> tuple[str, ...]:
-        """The names of the states ``return_state=True`` adds, in Keras's order."""
-        own = [n.replace("state_", "") for n in STATE_NAMES[self.kind]]
-        return tuple(f"forward_{n}" for n in own) + tuple(f"backward_{n}" for n in own)
+        """The names of the states ``return_state=True`` adds, in Keras's order (each direction's own)."""
+        return (tuple(f"forward_{n.removeprefix('state_')}" for n in STATE_NAMES[self.forward.kind])
+                + tuple(f"backward_{n.removeprefix('state_')}" for n in STATE_NAMES[self.backward.kind]))
+
+    @property
+    def same_directions(self) -> bool:
+        """Whether both directions are the same kind and size (Keras's default backward layer), as pictures need."""
+        return (self.forward.kind, self.forward.units) == (self.backward.kind, self.backward.units)
 
     def returns(self, return_sequences: bool = False, return_state: bool = False) -> list[tuple[str, np.ndarray]]:
         """The ``(name, array)`` pairs Keras's ``Bidirectional`` returns for these flags, in its order.
@@ -192,8 +198,11 @@ class BidirectionalTrace:
         return pairs
 
     def __repr__(self) -> str:
+        what = f"{self.kind}(units={self.units})"
+        if not self.same_directions:
+            what = f"forward {what}, backward {self.backward.kind}(units={self.backward.units})"
         return (
-            f"BidirectionalTrace of {self.kind}(units={self.units}), merge_mode={self.merge_mode!r}, "
+            f"BidirectionalTrace of {what}, merge_mode={self.merge_mode!r}, "
             f"over x {self.x.shape} (batch, timesteps, features)\n"
             f"  forward.h {self.forward.h.shape}   backward.h {self.backward.h.shape}"
             " (backward step k read timestep timesteps-1-k)\n"
@@ -205,29 +214,102 @@ def _shapes(pairs) -> str:
     return ", ".join(f"{name} {tuple(arr.shape)}" for name, arr in pairs)
 
 
+#: Keras's cells that a plain ``keras.layers.RNN`` may wrap, and the layer each one makes.
+CELL_KINDS = {"LSTMCell": "LSTM", "GRUCell": "GRU", "SimpleRNNCell": "SimpleRNN"}
+_SUPPORTED = ("a Keras LSTM, GRU or SimpleRNN layer, an RNN around an LSTMCell, GRUCell or SimpleRNNCell, "
+              "or a Bidirectional around one")
+
+
 def layer_kind(layer) -> tuple[str, bool]:
-    """``(kind, is_bidirectional)`` of a Keras layer, or a ``TypeError`` that says what is supported."""
+    """``(kind, is_bidirectional)`` of a Keras layer (the forward layer's kind), or a ``TypeError`` that says what
+    is supported. A Bidirectional's backward layer is checked too; it may be another supported kind."""
     keras = import_keras()
-    classes = {k: getattr(keras.layers, k) for k in SUPPORTED_KINDS}
-    inner, bidirectional = layer, isinstance(layer, keras.layers.Bidirectional)
-    if bidirectional:
-        inner = layer.forward_layer
-    for kind, cls in classes.items():
-        if type(inner) is cls:
-            return kind, bidirectional
-    what = f"a {type(layer).__name__}" + (f" around a {type(inner).__name__}" if bidirectional else "")
     if isinstance(layer, type):
-        what = f"the class {layer.__name__} itself"
-    hint = " Create the layer first, e.g. LSTM(4), then pass that." if isinstance(layer, type) else ""
+        raise TypeError(f"layer: expected {_SUPPORTED}, got the class {layer.__name__} itself. Create the layer "
+                        f"first, e.g. {layer.__name__}(4), then pass that.")
+    bidirectional = isinstance(layer, keras.layers.Bidirectional)
+    if bidirectional:
+        kind = inner_kind(layer.forward_layer, "a Bidirectional around ")
+        inner_kind(layer.backward_layer, "a Bidirectional whose backward_layer is ")
+        return kind, True
+    return inner_kind(layer), False
+
+
+def inner_kind(inner, where: str = "") -> str:
+    """The kind (``"LSTM"``, ``"GRU"``, ``"SimpleRNN"``) of one recurrent layer, or a ``TypeError`` naming it."""
+    keras = import_keras()
+    for kind in SUPPORTED_KINDS:
+        if type(inner) is getattr(keras.layers, kind):
+            return kind
+    name = type(inner).__name__
+    if type(inner) is keras.layers.RNN:
+        cell = inner.cell
+        cell_name = type(cell).__name__
+        if cell_name in CELL_KINDS and type(cell) is getattr(keras.layers, cell_name):
+            return CELL_KINDS[cell_name]
+        if isinstance(cell, keras.layers.StackedRNNCells):
+            cells = ", ".join(type(c).__name__ for c in cell.cells)
+            raise TypeError(
+                f"layer: {where}an RNN over stacked cells ({cells}) is not traced yet: with return_state it hands "
+                "back one state list per cell. Stack layers instead, e.g. LSTM(n, return_sequences=True) then "
+                "LSTM(n), and trace each layer (rnnviz.draw_stacked draws the pair)."
+            )
+        raise TypeError(
+            f"layer: {where}an RNN around {cell_name}, a cell rnnviz does not know. rnnviz traces RNN around "
+            "Keras's LSTMCell, GRUCell or SimpleRNNCell, and the LSTM, GRU and SimpleRNN layers; use the nearest "
+            "of those, e.g. RNN(LSTMCell(n)) or LSTM(n)."
+        )
+    if name.startswith("ConvLSTM"):
+        raise TypeError(
+            f"layer: {where}a {name}, whose states are images, is not traced yet. rnnviz traces {_SUPPORTED}; "
+            "its flags work as an LSTM's: return_sequences gives every step, return_state adds [h, c]."
+        )
     raise TypeError(
-        "layer: expected a Keras LSTM, GRU or SimpleRNN layer, or a Bidirectional around one, "
-        f"got {what}.{hint} For a model, pass the recurrent layer inside it, e.g. model.layers[0]."
+        f"layer: expected {_SUPPORTED}, got {where}"
+        + (f"a layer of class {name}" if isinstance(inner, keras.layers.Layer) else f"a {name}")
+        + ". For a model, pass the recurrent layer inside it, e.g. model.layers[0]."
     )
+
+
+def require_plain_layer(layer, who: str) -> None:
+    """A ``ValueError`` unless ``layer`` is an LSTM, GRU or SimpleRNN layer, or a Bidirectional around one whose
+    backward layer has the same kind and size: what ``who`` (the explorer, the Keras snippet) can rebuild.
+    An RNN around a cell, or a mixed Bidirectional, traces and draws as its trace; only ``who`` refuses it."""
+    kind, bidirectional = layer_kind(layer)
+    keras = import_keras()
+    inners = [layer.forward_layer, layer.backward_layer] if bidirectional else [layer]
+    for inner in inners:
+        if type(inner) is keras.layers.RNN:
+            n = layer_units(inner)
+            raise ValueError(
+                f"layer: {who} builds new LSTM, GRU or SimpleRNN layers, so it takes those; got an RNN around "
+                f"{type(inner.cell).__name__}. RNN({type(inner.cell).__name__}({n})) computes what {kind}({n}) "
+                f"computes: pass keras.layers.{kind}({n}) instead, or draw your layer's trace, e.g. "
+                "rnnviz.draw_unrolled(rnnviz.trace(layer, x))."
+            )
+    if bidirectional and (inner_kind(inners[1]), layer_units(inners[1])) != (kind, layer_units(inners[0])):
+        raise ValueError(
+            f"layer: {who} takes a Bidirectional whose backward layer has the same kind and size as the forward "
+            f"one; this one has {inner_kind(inners[1])}({layer_units(inners[1])}) behind "
+            f"{kind}({layer_units(inners[0])}). Trace it and draw each direction, e.g. "
+            "rnnviz.plot_states(rnnviz.trace(layer, x).backward)."
+        )
+
+
+def layer_units(inner) -> int:
+    """The units of one recurrent layer (an ``RNN`` keeps them on its cell)."""
+    return int(inner.cell.units)
 
 
 def _run(layer, kind: str, x: np.ndarray, states, mask) -> Trace:
     """Run one (non-bidirectional) built layer's weights through the NumPy cell."""
     cell = layer.cell
+    rates = {name: float(getattr(cell, name, 0) or 0) for name in ("dropout", "recurrent_dropout")}
+    if any(rates.values()):
+        warnings.warn(
+            f"layer: this {kind} has " + ", ".join(f"{k}={v:g}" for k, v in rates.items()) + ", and rnnviz.trace "
+            "does not apply dropout: it gives what the layer computes at inference, as layer(x) does without "
+            "training=True. Dropout is random and acts only in training.", UserWarning, stacklevel=3)
     kernel, recurrent_kernel = np.asarray(cell.kernel), np.asarray(cell.recurrent_kernel)
     bias = np.asarray(cell.bias) if cell.use_bias else None
     act = _numpy_activation(cell.activation)
@@ -292,14 +374,23 @@ def trace(layer, x, initial_state=None, mask=None) -> Trace | BidirectionalTrace
     arr = _checks.sequence(x, "x", features=int(inner.cell.kernel.shape[0]) if built else None)
     batch, timesteps, _ = arr.shape
     mask = _checks.mask(mask, batch, timesteps)
-    n_states = len(STATE_NAMES[kind]) * (2 if bidirectional else 1)
-    states = _checks.states(initial_state, n_states, batch, int(inner.units), kind)
+    if not bidirectional:
+        states = _checks.states(initial_state, len(STATE_NAMES[kind]), batch, layer_units(layer), kind)
+        if not layer.built:
+            layer.build(arr.shape)
+        return _run(layer, kind, arr, states, mask)
+    back_kind = inner_kind(layer.backward_layer)
+    units = [layer_units(layer.forward_layer)] * len(STATE_NAMES[kind])
+    units += [layer_units(layer.backward_layer)] * len(STATE_NAMES[back_kind])
+    names = None
+    if (back_kind, units[-1]) != (kind, units[0]):  # a backward layer of another kind or size
+        names = "[" + ", ".join(f"{d}_{n.removeprefix('state_')}0" for d, k in (("forward", kind), ("backward", back_kind))
+                                for n in STATE_NAMES[k]) + "]"
+    states = _checks.states(initial_state, len(units), batch, units, kind, names=names)
     if not layer.built:
         layer.build(arr.shape)
-    if not bidirectional:
-        return _run(layer, kind, arr, states, mask)
     merge_mode = _checks.choice(layer.merge_mode, "layer.merge_mode", MERGE_MODES)
-    half = n_states // 2
+    half = len(STATE_NAMES[kind])
     forward = _run(layer.forward_layer, kind, arr, None if states is None else states[:half], mask)
-    backward = _run(layer.backward_layer, kind, arr, None if states is None else states[half:], mask)
+    backward = _run(layer.backward_layer, back_kind, arr, None if states is None else states[half:], mask)
     return BidirectionalTrace(forward, backward, merge_mode)

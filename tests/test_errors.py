@@ -12,6 +12,17 @@ import rnnviz
 X = np.zeros((2, 3, 1), "float32")
 
 
+class _MyCell(keras.layers.Layer):
+    """A learner's own cell: a Keras RNN accepts it, rnnviz does not know its maths."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.state_size = units, units
+
+    def call(self, inputs, states):
+        return inputs[..., :1] * 0 + states[0], [states[0]]
+
+
 def _built(layer, features=1):
     layer.build((None, 3, features))
     return layer
@@ -20,11 +31,18 @@ def _built(layer, features=1):
 @pytest.mark.parametrize(
     "layer, pattern",
     [
-        (keras.layers.Dense(3), r"layer: expected a Keras LSTM, GRU or SimpleRNN.*got a Dense"),
+        (keras.layers.Dense(3), r"layer: expected a Keras LSTM, GRU or SimpleRNN.*got a layer of class Dense"),
         (keras.layers.LSTM, r"got the class LSTM itself\. Create the layer first"),
-        (keras.layers.RNN(keras.layers.LSTMCell(2)), r"got a RNN"),
+        (keras.layers.LSTMCell(2), r"an RNN around an LSTMCell.*got a layer of class LSTMCell"),
         ("LSTM", r"got a str"),
-        (keras.Sequential([keras.layers.LSTM(2)]), r"got a Sequential.*model\.layers\[0\]"),
+        (keras.Sequential([keras.layers.LSTM(2)]), r"got a layer of class Sequential.*model\.layers\[0\]"),
+        (keras.layers.RNN([keras.layers.LSTMCell(2), keras.layers.GRUCell(2)]),
+         r"an RNN over stacked cells \(LSTMCell, GRUCell\) is not traced yet.*one state list per cell.*"
+         r"LSTM\(n, return_sequences=True\) then LSTM\(n\)"),
+        (keras.layers.RNN(_MyCell(2)), r"an RNN around _MyCell, a cell rnnviz does not know.*RNN\(LSTMCell\(n\)\)"),
+        (keras.layers.ConvLSTM2D(2, 3), r"a ConvLSTM2D, whose states are images, is not traced yet"),
+        (keras.layers.Bidirectional(keras.layers.LSTM(2), backward_layer=keras.layers.RNN(_MyCell(2), go_backwards=True)),
+         r"a Bidirectional whose backward_layer is an RNN around _MyCell"),
     ],
 )
 def test_unsupported_layer_says_which_are_supported(layer, pattern):
@@ -121,3 +139,27 @@ def test_flags_must_be_booleans(value):
     tr = rnnviz.trace(keras.layers.SimpleRNN(2), X)
     with pytest.raises(TypeError, match=r"return_state: expected True or False"):
         tr.returns(True, value)
+
+
+def _mixed_bidirectional():
+    return keras.layers.Bidirectional(keras.layers.LSTM(3), backward_layer=keras.layers.GRU(2, go_backwards=True))
+
+
+@pytest.mark.parametrize("draw", [rnnviz.plot_states, rnnviz.draw_unrolled, lambda tr: rnnviz.draw_cell(tr, 0),
+                                  rnnviz.plot_gates])
+def test_a_mixed_bidirectional_trace_is_drawn_one_direction_at_a_time(draw):
+    tr = rnnviz.trace(_mixed_bidirectional(), np.zeros((1, 3, 1), "float32"))
+    with pytest.raises(ValueError, match=r"backward layer of another kind or size \(GRU\(2\) behind LSTM\(3\)\).*"
+                                         r"pass trace\.forward or trace\.backward"):
+        draw(tr)
+    draw(tr.backward)  # each direction is an ordinary trace
+
+
+@pytest.mark.parametrize(("layer", "pattern"), [
+    (keras.layers.RNN(keras.layers.GRUCell(2)), r"got an RNN around GRUCell\. RNN\(GRUCell\(2\)\) computes what "
+                                                r"GRU\(2\) computes: pass keras\.layers\.GRU\(2\) instead"),
+    (_mixed_bidirectional(), r"this one has GRU\(2\) behind LSTM\(3\)"),
+])
+def test_the_explorer_takes_layers_it_can_rebuild(layer, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        rnnviz.explore(layer)

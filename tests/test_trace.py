@@ -21,8 +21,9 @@ def _keras_returns(layer, x, return_sequences, return_state, **call_kwargs):
     """What Keras itself returns for these flags: a twin layer with the same weights, called on x."""
     flags = {"return_sequences": return_sequences, "return_state": return_state}
     if isinstance(layer, keras.layers.Bidirectional):
-        inner = layer.forward_layer
+        inner, back = layer.forward_layer, layer.backward_layer
         twin = keras.layers.Bidirectional(type(inner).from_config({**inner.get_config(), **flags}),
+                                          backward_layer=type(back).from_config({**back.get_config(), **flags}),
                                           merge_mode=layer.merge_mode)
     else:
         twin = type(layer).from_config({**layer.get_config(), **flags})
@@ -219,3 +220,68 @@ def test_repr_is_short_and_names_the_shapes():
     assert len(text.splitlines()) <= 5
     bi = repr(rnnviz.trace(keras.layers.Bidirectional(keras.layers.GRU(2)), x))
     assert "forward_h (1, 2), backward_h (1, 2)" in bi
+
+
+CELLS = {"LSTM": keras.layers.LSTMCell, "GRU": keras.layers.GRUCell, "SimpleRNN": keras.layers.SimpleRNNCell}
+
+
+def _recurrent(kind, units, as_cell, **kwargs):
+    """LSTM(units, ...) or the same maths as RNN(LSTMCell(units), ...)."""
+    if not as_cell:
+        return LAYERS[kind](units, **kwargs)
+    layer_args = {k: kwargs.pop(k) for k in ("go_backwards",) if k in kwargs}
+    return keras.layers.RNN(CELLS[kind](units, **kwargs), **layer_args)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(list(LAYERS)),
+    back_kind=st.sampled_from(list(LAYERS)),
+    units=st.integers(1, 6),
+    back_units=st.integers(1, 6),
+    timesteps=st.integers(1, 10),
+    features=st.integers(1, 4),
+    batch=st.integers(1, 3),
+    as_cell=st.booleans(),
+    back_as_cell=st.booleans(),
+    go_backwards=st.booleans(),
+    masked=st.booleans(),
+    initial=st.booleans(),
+    bidirectional=st.sampled_from([None, "concat", "sum", "none"]),
+    seed=st.integers(0, 2**16),
+)
+def test_rnn_around_a_cell_and_any_backward_layer_match_keras(
+    kind, back_kind, units, back_units, timesteps, features, batch, as_cell, back_as_cell, go_backwards, masked,
+    initial, bidirectional, seed,
+):
+    """RNN(LSTMCell(n)) gives LSTM(n)'s numbers; a Bidirectional's backward layer may be another kind and size."""
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    if bidirectional is None:
+        layer = _recurrent(kind, units, as_cell, go_backwards=go_backwards)
+        sizes = [(kind, units)]
+    else:
+        if bidirectional == "sum":
+            back_units = units  # summing needs both outputs of one width
+        layer = keras.layers.Bidirectional(
+            _recurrent(kind, units, as_cell),
+            backward_layer=_recurrent(back_kind, back_units, back_as_cell, go_backwards=True),
+            merge_mode=None if bidirectional == "none" else bidirectional)
+        sizes = [(kind, units), (back_kind, back_units)]
+    x = _data(batch, timesteps, features, seed)
+    mask = rng.random((batch, timesteps)) > 0.3 if masked else None
+    states = None
+    if initial:
+        states = [rng.normal(size=(batch, n)).astype("float32") for k, n in sizes
+                  for _ in range(2 if k == "LSTM" else 1)]
+    tr = _assert_matches_keras(layer, x, mask=mask, initial_state=states)
+    if bidirectional is not None:
+        assert (tr.backward.kind, tr.backward.units) == (back_kind, back_units)
+
+
+def test_dropout_is_named_as_not_applied():
+    layer = keras.layers.LSTM(2, dropout=0.5, recurrent_dropout=0.25)
+    with pytest.warns(UserWarning, match=r"dropout=0\.5, recurrent_dropout=0\.25, and rnnviz\.trace does not "
+                                         r"apply dropout.*inference.*training=True"):
+        tr = rnnviz.trace(layer, _data(1, 3, 1))
+    np.testing.assert_allclose(tr.returns()[0][1], np.asarray(layer(_data(1, 3, 1))), atol=TOL)  # inference
