@@ -5,7 +5,8 @@ TensorFlow's C++ runtime writes lines such as "Could not find cuda drivers" and
 first looks for devices. ``TF_CPP_MIN_LOG_LEVEL`` does not silence all of them
 (they are written before its logging is set up), and a Jupyter kernel copies
 that descriptor into the notebook. This module sets the usual variables and, for
-the few seconds of the import, points descriptor 2 at the null device.
+the few seconds of the import, points descriptor 2 at the null device. Under another Keras backend
+(``KERAS_BACKEND=jax``) TensorFlow is not imported at all.
 Python exceptions are unaffected: they are raised as usual.
 """
 
@@ -38,12 +39,19 @@ def _silenced_fd2():
 
 
 def import_keras():
-    """Import and return ``keras`` with TensorFlow's start-up log lines suppressed."""
-    if "keras" in sys.modules and "tensorflow" in sys.modules:
-        return sys.modules["keras"]
+    """Import and return ``keras`` with TensorFlow's start-up log lines suppressed.
+
+    TensorFlow is imported only when it is Keras's backend: under ``KERAS_BACKEND=jax`` (or ``torch``) rnnviz
+    runs on that backend alone.
+    """
+    keras = sys.modules.get("keras")
+    if keras is not None and (keras.backend.backend() != "tensorflow" or "tensorflow" in sys.modules):
+        return keras
     with _silenced_fd2():
         import keras
-        import tensorflow as tf
 
-        tf.zeros(1).numpy()  # the first op probes for devices: that is what prints "cuInit"
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.zeros(1).numpy()  # the first op probes for devices: that is what prints "cuInit"
     return keras
