@@ -386,6 +386,14 @@ def trace(layer, x, initial_state=None, mask=None) -> Trace | BidirectionalTrace
     if (back_kind, units[-1]) != (kind, units[0]):  # a backward layer of another kind or size
         names = "[" + ", ".join(f"{d}_{n.removeprefix('state_')}0" for d, k in (("forward", kind), ("backward", back_kind))
                                 for n in STATE_NAMES[k]) + "]"
+    n_forward, n_backward = len(STATE_NAMES[kind]), len(STATE_NAMES[back_kind])
+    if initial_state is not None and (n_forward + n_backward) // 2 != n_forward:
+        raise ValueError(
+            f"initial_state: this Bidirectional has {n_forward} state(s) forward ({kind}) and {n_backward} backward "
+            f"({back_kind}); Keras splits initial_state in half between the directions (the forward layer gets the "
+            f"first {(n_forward + n_backward) // 2}), so it cannot start this layer from given states (Keras itself "
+            "fails inside the cell). Leave initial_state out, or use the same kind in both directions."
+        )
     states = _checks.states(initial_state, len(units), batch, units, kind, names=names)
     if not layer.built:
         layer.build(arr.shape)
