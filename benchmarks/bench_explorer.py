@@ -66,9 +66,7 @@ def time_explorer(repeats: int) -> dict[str, list[float]]:
 
 def time_live_canvas(repeats: int) -> list[float]:
     """Toggle times on the live ipympl canvas (no page attached): re-mark, render, encode and send one whole frame."""
-    ex = rnnviz.explore(cell="LSTM", units=4, timesteps=8, features=2, batch=2, canvas="ipympl")
-    sent = []
-    ex.figure.canvas.send = lambda content, buffers=None: sent.append(buffers)
+    ex, sent = _live_explorer("time", 8, 0)
     rs, rst = ex.controls["return_sequences"], ex.controls["return_state"]
     times = []
     for i in range(repeats):

@@ -29,6 +29,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangl
 from matplotlib.path import Path
 
 from . import _checks
+from ._blit import background_without, fit_dpi, paste_and_draw
 from ._colour_key import colour_key
 from .plot import FONT, StatesFigure
 from .trace import BidirectionalTrace, Trace
@@ -140,17 +141,9 @@ class CellPictures:
 
     def _build(self, t: int, flags) -> _Diagram:
         diagram = _Diagram(self._trace, self._layer, "forward", t, self._sample, flags, self._previous(t))
-        fig = diagram.fig
-        inches = fig.get_size_inches()
-        fig.set_dpi(min(self._fit[0] / inches[0], self._fit[1] / inches[1]))
-        changing = diagram.dynamic()
-        for artist in changing:
-            artist.set_visible(False)
-        fig.canvas.draw()
-        self._background = fig.canvas.copy_from_bbox(fig.bbox)
+        fit_dpi(diagram.fig, self._fit)
+        self._background = background_without(diagram.fig, diagram.dynamic())
         self._steps: dict = {}  # step -> the background with that step's numbers drawn (the last few steps)
-        for artist in changing:
-            artist.set_visible(True)
         return diagram
 
     def pixels(self, t: int, flags: tuple[bool, bool]) -> np.ndarray:
@@ -162,19 +155,13 @@ class CellPictures:
         if (t, flags) != (diagram.t, diagram.flags) and not diagram.refill(t, flags, self._previous(t)):
             diagram = self._diagram = self._build(t, flags)  # another gate colour scale: another layout
         fig = diagram.fig
-        canvas = fig.canvas
         if t not in self._steps:
-            canvas.restore_region(self._background)
-            for artist in diagram.with_step():
-                fig.draw_artist(artist)
-            self._steps[t] = canvas.copy_from_bbox(fig.bbox)
+            paste_and_draw(fig, self._background, diagram.with_step())
+            self._steps[t] = fig.canvas.copy_from_bbox(fig.bbox)
             while len(self._steps) > _STEPS_KEPT:
                 self._steps.pop(next(iter(self._steps)))
-        else:
-            canvas.restore_region(self._steps[t])
-        for artist in diagram.with_flags():
-            fig.draw_artist(artist)
-        return np.asarray(canvas.buffer_rgba()).copy()
+        paste_and_draw(fig, self._steps[t], diagram.with_flags())
+        return np.asarray(fig.canvas.buffer_rgba()).copy()
 
     @property
     def alt_text(self) -> str:

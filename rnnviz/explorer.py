@@ -31,9 +31,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from . import _checks
+from .cell_diagram import CellPictures
 from .plot import StatesView
 from .snippet import keras_snippet, make_layer
-from .trace import SUPPORTED_KINDS, BidirectionalTrace, Trace, layer_kind, require_plain_layer, trace
+from .trace import SUPPORTED_KINDS, BidirectionalTrace, Trace, require_plain_layer, trace
+from .unrolled import StepPictures, _shown_steps
 
 __all__ = ["Explorer", "explore"]
 
@@ -96,8 +98,7 @@ def explore(
     settings = {"seed": _checks.integer(seed, "seed", *LIMITS["seed"])}
     own_layer = own_x = None
     if layer is not None:
-        kind, is_bi = layer_kind(layer)
-        require_plain_layer(layer, "the explorer")
+        kind, is_bi = require_plain_layer(layer, "the explorer")
         inner = layer.forward_layer if is_bi else layer
         given = {"units": int(inner.units)}
         if inner.built and getattr(inner.cell, "kernel", None) is not None:
@@ -353,8 +354,6 @@ class Explorer:
 
     def _step_pictures_for(self, s: dict):
         """The unrolled view's drawing for the flags and layout of settings ``s`` (drawn the first time it is asked)."""
-        from .unrolled import StepPictures, _shown_steps
-
         rs, rst = s["return_sequences"], s["return_state"]
         key = (rs, rst, tuple(_shown_steps(self.trace.timesteps, s["t"])))
         if key not in self._step_pictures:
@@ -476,8 +475,6 @@ class Explorer:
 
     def _draw_other(self, s: dict) -> tuple[bytes, str]:
         """The unrolled layer or the cell at t, drawn at the resolution that fits the view's canvas, centred on white."""
-        from .cell_diagram import CellPictures
-
         width, height = _pixels(self._canvas_size(s))
         if s["view"] == "unrolled":  # one drawing per flags and layout, re-outlined for each step t (a few ms)
             pictures = self._step_pictures_for(s)

@@ -33,6 +33,7 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
 from . import _checks
+from ._blit import background_without, paste_and_draw
 from .trace import BidirectionalTrace, Trace
 
 __all__ = ["StatesFigure", "StatesView", "plot_states"]
@@ -283,22 +284,13 @@ class StatesView:
         canvas = self.figure.canvas
         size = canvas.get_width_height()
         if self._background is None or self._background[0] != size:
-            shown = [a.get_visible() for a in self._dynamic]
-            for artist in self._dynamic:
-                artist.set_visible(False)
-            # Agg's own draw: a live (ipympl) canvas's draw() would also send this half-finished frame out.
-            FigureCanvasAgg.draw(canvas) if isinstance(canvas, FigureCanvasAgg) else canvas.draw()
-            self._background = (size, canvas.copy_from_bbox(self.figure.bbox))
+            self._background = (size, background_without(self.figure, self._dynamic))
             self._frames = {}
-            for artist, visible in zip(self._dynamic, shown, strict=True):
-                artist.set_visible(visible)
         key = (self.return_sequences, self.return_state, self.t)
         if key in self._frames:
             canvas.restore_region(self._frames[key])
             return
-        canvas.restore_region(self._background[1])
-        for artist in self._dynamic:
-            self.figure.draw_artist(artist)
+        paste_and_draw(self.figure, self._background[1], self._dynamic)
         self._frames[key] = canvas.copy_from_bbox(self.figure.bbox)
 
     # -- re-marking for new flags -------------------------------------------------------------

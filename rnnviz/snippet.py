@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _checks
 from ._quiet import import_keras
-from .trace import SUPPORTED_KINDS, BidirectionalTrace, Trace, layer_kind, require_plain_layer
+from .trace import SUPPORTED_KINDS, BidirectionalTrace, Trace, require_plain_layer
 from .trace import trace as run_trace
 
 __all__ = ["keras_snippet", "make_layer"]
@@ -132,8 +132,7 @@ def _check_seeded_trace(trace) -> None:
 
 
 def _check_own_layer(layer, trace) -> None:
-    kind, bidirectional = layer_kind(layer)  # a TypeError that lists what is supported
-    require_plain_layer(layer, "keras_snippet")
+    kind, bidirectional = require_plain_layer(layer, "keras_snippet")  # a TypeError that lists what is supported
     inner = layer.forward_layer if bidirectional else layer
     traced_bi = isinstance(trace, BidirectionalTrace)
     given, expected = _what(kind, bidirectional, int(inner.units)), _what(trace.kind, traced_bi, trace.units)

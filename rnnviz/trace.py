@@ -271,10 +271,10 @@ def inner_kind(inner, where: str = "") -> str:
     )
 
 
-def require_plain_layer(layer, who: str) -> None:
-    """A ``ValueError`` unless ``layer`` is an LSTM, GRU or SimpleRNN layer, or a Bidirectional around one whose
-    backward layer has the same kind and size: what ``who`` (the explorer, the Keras snippet) can rebuild.
-    An RNN around a cell, or a mixed Bidirectional, traces and draws as its trace; only ``who`` refuses it."""
+def require_plain_layer(layer, who: str) -> tuple[str, bool]:
+    """:func:`layer_kind` of ``layer``, or a ``ValueError`` unless it is an LSTM, GRU or SimpleRNN layer, or a
+    Bidirectional around one whose backward layer has the same kind and size: what ``who`` (the explorer, the Keras
+    snippet) can rebuild. An RNN around a cell, or a mixed Bidirectional, traces and draws; only ``who`` refuses it."""
     kind, bidirectional = layer_kind(layer)
     keras = import_keras()
     inners = [layer.forward_layer, layer.backward_layer] if bidirectional else [layer]
@@ -294,6 +294,7 @@ def require_plain_layer(layer, who: str) -> None:
             f"{kind}({layer_units(inners[0])}). Trace it and draw each direction, e.g. "
             "rnnviz.plot_states(rnnviz.trace(layer, x).backward)."
         )
+    return kind, bidirectional
 
 
 def layer_units(inner) -> int:

@@ -22,6 +22,7 @@ from matplotlib.colors import Normalize, SymLogNorm
 from matplotlib.patches import FancyBboxPatch, Rectangle
 
 from . import _checks
+from ._blit import background_without, fit_dpi, paste_and_draw
 from ._colour_key import colour_key
 from .plot import FONT, HATCH_COLOUR, MARK_EDGE, OKABE_ITO, StatesFigure
 from .trace import BidirectionalTrace, Trace
@@ -603,35 +604,23 @@ class StepPictures:
                                  keep_veils=True)
         fig = self._drawing.fig
         self.columns, self.alt_text, self.figure = fig.columns, fig.alt_text, fig
-        inches = fig.get_size_inches()
-        fig.set_dpi(min(fit[0] / inches[0], fit[1] / inches[1]))  # as large as fits ``fit`` (width, height) pixels
+        fit_dpi(fig, fit)
         self._moving = [a for a in (self._drawing.outline, self._drawing.readout_text, self._drawing.key_t_label)
                         if a is not None]
-        for artist in self._moving:
-            artist.set_visible(False)
-        fig.canvas.draw()
-        self._veiled = fig.canvas.copy_from_bbox(fig.bbox)
+        self._veiled = background_without(fig, self._moving)
 
     def pixels(self, t: int) -> np.ndarray:
         """The picture outlined at step ``t`` (one of :attr:`columns`): RGBA ``(height, width, 4)`` uint8."""
-        d, fig = self._drawing, self._drawing.fig
-        canvas = fig.canvas
-        canvas.restore_region(self._veiled)
-        for key in [k for k in d.veils if k[2] == t]:  # the step's own values, uncovered
-            for square in d.strips[key]:
-                fig.draw_artist(square)
-        half = d.outline.get_width() / 2
-        d.outline.set_x(d.cx[t] - half)
+        d = self._drawing
+        d.outline.set_x(d.cx[t] - d.outline.get_width() / 2)
         if d.readout_text is not None:
             d.readout_text.set_x(d.cx[t])
             d.readout_text.set_text(d._readout(t))
         if d.key_t_label is not None:
             d.key_t_label.set_text(f"t={t}")
-        for artist in self._moving:
-            artist.set_visible(True)
-            fig.draw_artist(artist)
-            artist.set_visible(False)
-        return np.asarray(canvas.buffer_rgba()).copy()
+        uncovered = [square for key in d.veils if key[2] == t for square in d.strips[key]]  # the step's own values
+        paste_and_draw(d.fig, self._veiled, uncovered + self._moving)
+        return np.asarray(d.fig.canvas.buffer_rgba()).copy()
 
 
 def draw_unrolled(
