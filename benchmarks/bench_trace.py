@@ -3,6 +3,9 @@
 Setting (issue 2): an LSTM with batch 4, 100 timesteps, 32 units, 8 features.
 Goal: trace at most 3 ms here, and at least 20 times faster than the Keras call.
 
+Second setting (issue 11): rnnviz.trace of a ConvLSTM2D(8, 3) over x (2, 10, 16, 16, 3), reading the
+weights included. Goal: at most 50 ms median here, and faster than that layer's eager Keras call.
+
     python benchmarks/bench_trace.py [--repeats 200]
 """
 
@@ -47,6 +50,18 @@ def main() -> None:
     print(f"Keras layer(x) median {t_keras:7.2f} ms  ({max(args.repeats // 4, 20)} runs)")
     print(f"(context) tf.function(layer)(x) median {t_graph:7.2f} ms")
     print(f"trace is {t_keras / t_trace:.1f}x faster than the Keras call (goal: <= 3 ms and >= 20x)")
+
+    conv_x = np.random.default_rng(1).normal(size=(2, 10, 16, 16, 3)).astype("float32")
+    conv = keras.layers.ConvLSTM2D(8, 3)
+    conv(conv_x)
+    conv_repeats = max(args.repeats // 4, 20)
+    t_conv_trace = median_ms(lambda: rnnviz.trace(conv, conv_x), conv_repeats)
+    t_conv_keras = median_ms(lambda: conv(conv_x), conv_repeats)
+    print()
+    print(f"ConvLSTM2D(8, 3) over x {conv_x.shape} (batch, timesteps, rows, cols, channels)")
+    print(f"rnnviz.trace   median {t_conv_trace:7.2f} ms  ({conv_repeats} runs)")
+    print(f"Keras layer(x) median {t_conv_keras:7.2f} ms  ({conv_repeats} runs)")
+    print(f"rnnviz.trace is {t_conv_keras / t_conv_trace:.1f}x faster than the Keras call (goal: <= 50 ms and faster)")
 
 
 if __name__ == "__main__":

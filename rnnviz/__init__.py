@@ -8,19 +8,21 @@ from ._quiet import import_keras as _import_keras
 
 _import_keras()
 
-from . import cell_diagram, composite, gates, quiz, reference, snippet, unrolled  # noqa: E402
+from . import cell_diagram, composite, conv_trace, gates, quiz, reference, snippet, unrolled  # noqa: E402
 from .cell_diagram import draw_cell  # noqa: E402
 from .composite import draw_decoding_loop, draw_handover, draw_stacked  # noqa: E402
+from .conv_trace import ConvTrace  # noqa: E402
 from .explorer import Explorer, explore  # noqa: E402
 from .gates import plot_gates  # noqa: E402
 from .plot import plot_states  # noqa: E402
 from .table import ReturnsTable, returns_table  # noqa: E402
-from .trace import BidirectionalTrace, Trace, trace  # noqa: E402
+from .trace import BidirectionalTrace, StackedTrace, Trace, trace  # noqa: E402
 from .unrolled import draw_unrolled  # noqa: E402
 
 __all__ = [
-    "BidirectionalTrace", "Explorer", "ReturnsTable", "Trace",
-    "cell_diagram", "composite", "draw_cell", "draw_decoding_loop", "draw_handover", "draw_stacked", "draw_unrolled",
+    "BidirectionalTrace", "ConvTrace", "Explorer", "ReturnsTable", "StackedTrace", "Trace",
+    "cell_diagram", "composite", "conv_trace", "draw_cell", "draw_decoding_loop", "draw_handover", "draw_stacked",
+    "draw_unrolled",
     "explore", "gates", "plot_gates", "plot_states", "quiz",
     "reference", "returns_table", "snippet", "trace", "unrolled",
 ]

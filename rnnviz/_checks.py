@@ -176,10 +176,22 @@ def traced(value, name: str = "trace", doing: str = "draw as one picture"):
 
     A Bidirectional trace needs both directions of one kind and size: ``doing`` says what the caller does with it.
     """
-    from .trace import BidirectionalTrace, Trace  # late: trace.py imports this module
+    from .trace import BidirectionalTrace, StackedTrace, Trace  # late: trace.py imports this module
 
     if isinstance(value, Trace) or (isinstance(value, BidirectionalTrace) and value.same_directions):
         return value
+    if type(value).__name__ == "ConvTrace":
+        raise TypeError(
+            f"{name}: it is the trace of a {value.kind}, whose states are images, which rnnviz cannot {doing} yet. "
+            f"Look at its arrays instead: {name}.h and {name}.c are (batch, timesteps, *spatial, filters), and "
+            f"{name}.returns(return_sequences, return_state) gives what Keras hands back."
+        )
+    if isinstance(value, StackedTrace):
+        raise TypeError(
+            f"{name}: it is the trace of an RNN over stacked cells ({value.kind}), which rnnviz cannot {doing} "
+            f"yet. Take one cell at a time: pass {name}.cells[0] (the bottom cell) up to "
+            f"{name}.cells[{len(value.cells) - 1}] (the top one, whose h is the layer's output)."
+        )
     if isinstance(value, BidirectionalTrace):
         f, b = value.forward, value.backward
         raise ValueError(

@@ -16,6 +16,11 @@ returned per-step array is ``(batch, timesteps, units)``. The loop over time is
 the only Python loop; the input projections of all timesteps are computed in
 one matrix product before it.
 
+:func:`conv_lstm` (Keras's ConvLSTM1D/2D/3D) is the LSTM with every weight product
+turned into a convolution: its ``x`` is ``(batch, timesteps, *spatial, channels)``, its
+kernels ``(*kernel_size, channels or filters, 4 * filters)``, and its states images
+``(batch, timesteps, *out_spatial, filters)``, all channels-last.
+
 The functions trust their arguments (shapes and dtypes are checked once, by
 :func:`rnnviz.trace`); call them directly when you want to see the maths.
 """
@@ -31,6 +36,7 @@ __all__ = [
     "ACTIVATIONS",
     "CellRun",
     "activation",
+    "conv_lstm",
     "gru",
     "lstm",
     "simple_rnn",
@@ -98,6 +104,8 @@ class CellRun:
     * ``h``      ``(batch, timesteps, units)``: the hidden state after each step
     * ``c``      ``(batch, timesteps, units)`` for an LSTM, else ``None``: the cell state
     * ``gates``  name -> ``(batch, timesteps, units)``: gate values and the candidate
+
+    For :func:`conv_lstm` every one of these is ``(batch, timesteps, *out_spatial, filters)``.
     """
 
     h: np.ndarray
@@ -272,6 +280,133 @@ def simple_rnn(
         h = _hold(keep, t, act(xw[:, t] + h @ U), h)
         H[:, t] = h
     return CellRun(H, None, {})
+
+
+def _window(size: int, kernel: int, stride: int, padding: str, dilation: int) -> tuple[int, int, int]:
+    """``(out, pad_before, pad_after)`` of one spatial axis, as TensorFlow and Keras pad it.
+
+    ``"valid"`` pads nothing; ``"same"`` pads ``(kernel - 1) * dilation + 1 - stride`` in all (at
+    least enough for ``ceil(size / stride)`` outputs), the odd one at the end.
+    """
+    span = (kernel - 1) * dilation + 1
+    if padding == "same":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + span - size, 0)
+        return out, total // 2, total - total // 2
+    return (size - span) // stride + 1, 0, 0
+
+
+def _patches(xp: np.ndarray, out, kernel_size, strides, dilation_rate) -> np.ndarray:
+    """Every window of the (already padded) ``xp`` ``(n, *spatial, channels)`` laid side by side.
+
+    Returns ``(n, *out, prod(kernel_size) * channels)``, the last axis in the order of a Keras kernel
+    ``(*kernel_size, channels, filters)`` flattened, so ``_patches(...) @ kernel.reshape(-1, filters)``
+    is the convolution.
+    """
+    pieces = []
+    for offset in np.ndindex(*kernel_size):
+        index = (slice(None),) + tuple(
+            slice(k * d, k * d + (o - 1) * s + 1, s)
+            for k, d, o, s in zip(offset, dilation_rate, out, strides, strict=True)
+        )
+        pieces.append(xp[index])
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=-1)
+
+
+def conv_lstm(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    recurrent_kernel: np.ndarray,
+    bias: np.ndarray | None = None,
+    *,
+    strides: int | tuple[int, ...] = 1,
+    padding: str = "valid",
+    dilation_rate: int | tuple[int, ...] = 1,
+    h0: np.ndarray | None = None,
+    c0: np.ndarray | None = None,
+    activation: str | Callable = "tanh",
+    recurrent_activation: str | Callable = "sigmoid",
+    mask: np.ndarray | None = None,
+) -> CellRun:
+    """Run a convolutional LSTM (Keras's ConvLSTM1D/2D/3D) over ``x``: h, c and the gates at every step.
+
+    The LSTM's equations with every product by a weight matrix turned into a convolution
+    (``*`` below), so each state is an image with ``filters`` channels::
+
+        i  = σ(W_i * x + U_i * h_prev + b_i)          input gate
+        f  = σ(W_f * x + U_f * h_prev + b_f)          forget gate
+        c~ = tanh(W_c * x + U_c * h_prev + b_c)       candidate cell state
+        o  = σ(W_o * x + U_o * h_prev + b_o)          output gate
+        c  = f ⊙ c_prev + i ⊙ c~                      (⊙: element by element)
+        h  = o ⊙ tanh(c)
+
+    As in Keras's ``ConvLSTMCell``, the input convolution ``W * x`` uses the layer's
+    ``strides``, ``padding`` and ``dilation_rate``; the recurrent one ``U * h_prev`` always
+    uses stride 1, ``"same"`` padding and no dilation, so h keeps its size from step to step.
+
+    Shapes, all channels-last: ``x`` ``(batch, timesteps, *spatial, channels)`` with 1, 2 or 3
+    spatial axes; ``kernel`` ``(*kernel_size, channels, 4*filters)``; ``recurrent_kernel``
+    ``(*kernel_size, filters, 4*filters)``; ``bias`` ``(4*filters,)`` or ``None``; ``h0``, ``c0``
+    ``(batch, *out_spatial, filters)`` or ``None`` for zeros; ``mask`` ``(batch, timesteps)``
+    booleans (``False`` = skip that step: h and c stay as they were) or ``None``.
+    ``strides`` and ``dilation_rate``: one number or one per spatial axis; ``padding``:
+    ``"valid"`` or ``"same"``. ``out_spatial`` is what the input convolution gives.
+    Returns a :class:`CellRun` with ``h``, ``c`` and gates ``input``, ``forget``,
+    ``candidate``, ``output``, each ``(batch, timesteps, *out_spatial, filters)``.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    W = np.asarray(kernel, dtype=np.float32)
+    U = np.asarray(recurrent_kernel, dtype=np.float32)
+    batch, T, *spatial, channels = x.shape
+    rank = len(spatial)
+    kernel_size = W.shape[:rank]
+    n = U.shape[-1] // 4
+    strides = (strides,) * rank if np.isscalar(strides) else tuple(strides)
+    dilation_rate = (dilation_rate,) * rank if np.isscalar(dilation_rate) else tuple(dilation_rate)
+    padding = padding.lower()
+
+    # Input convolution of every timestep at once: timesteps folded into the batch.
+    windows = [_window(*a, padding, d) for a, d in zip(zip(spatial, kernel_size, strides, strict=True),
+                                                        dilation_rate, strict=True)]
+    out = tuple(w[0] for w in windows)
+    frames = x.reshape(batch * T, *spatial, channels)
+    if padding == "same":
+        frames = np.pad(frames, [(0, 0), *((b, a) for _, b, a in windows), (0, 0)])
+    xw = _patches(frames, out, kernel_size, strides, dilation_rate) @ W.reshape(-1, 4 * n)
+    xw = xw.reshape(batch, T, *out, 4 * n)
+    if bias is not None:
+        xw += np.asarray(bias, np.float32)
+
+    # The recurrent convolution: stride 1, "same" padding, so h is padded into a fixed frame each step.
+    ones = (1,) * rank
+    rec = [_window(o, k, 1, "same", 1) for o, k in zip(out, kernel_size, strict=True)]
+    hp = np.zeros((batch, *(o + b + a for o, (_, b, a) in zip(out, rec, strict=True)), n), np.float32)
+    inner = (slice(None),) + tuple(slice(b, b + o) for o, (_, b, _a) in zip(out, rec, strict=True))
+    U2 = U.reshape(-1, 4 * n)
+    h = np.zeros((batch, *out, n), np.float32) if h0 is None else np.asarray(h0, np.float32)
+    c = np.zeros((batch, *out, n), np.float32) if c0 is None else np.asarray(c0, np.float32)
+    keep = None if mask is None else np.asarray(mask, dtype=bool).reshape(batch, T, *ones, 1)
+    sigma, tanh = _resolve(recurrent_activation), _resolve(activation)
+    H, C = np.empty((2, batch, T, *out, n), np.float32)
+    Z = np.empty((batch, T, *out, 4 * n), np.float32)
+    for t in range(T):
+        hp[inner] = h
+        z = xw[:, t] + _patches(hp, out, kernel_size, ones, ones) @ U2
+        Z[:, t] = z
+        s = sigma(z)
+        i, f, o = s[..., :n], s[..., n : 2 * n], s[..., 3 * n :]
+        c_new = f * c + i * tanh(z[..., 2 * n : 3 * n])
+        h_new = o * tanh(c_new)
+        c, h = _hold(keep, t, c_new, c), _hold(keep, t, h_new, h)
+        H[:, t], C[:, t] = h, c
+    S = sigma(Z)
+    gates = {
+        "input": S[..., :n],
+        "forget": S[..., n : 2 * n],
+        "candidate": tanh(Z[..., 2 * n : 3 * n]),
+        "output": S[..., 3 * n :],
+    }
+    return CellRun(H, C, gates)
 
 
 _resolve = activation

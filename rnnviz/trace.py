@@ -19,7 +19,7 @@ import numpy as np
 from . import _checks, reference
 from ._quiet import import_keras
 
-__all__ = ["BidirectionalTrace", "Trace", "trace"]
+__all__ = ["BidirectionalTrace", "StackedTrace", "Trace", "trace"]
 
 #: The recurrent layers rnnviz can trace (each may also sit inside ``Bidirectional``).
 SUPPORTED_KINDS = ("LSTM", "GRU", "SimpleRNN")
@@ -211,13 +211,80 @@ class BidirectionalTrace:
 
 
 def _shapes(pairs) -> str:
-    return ", ".join(f"{name} {tuple(arr.shape)}" for name, arr in pairs)
+    return ", ".join(f"{name} [{_shapes(arr)}]" if isinstance(arr, list) else f"{name} {tuple(arr.shape)}"
+                     for name, arr in pairs)
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class StackedTrace:
+    """The traces of an ``RNN`` over stacked cells, e.g. ``RNN([LSTMCell(4), GRUCell(2)])``, one per cell.
+
+    * ``cells``: a :class:`Trace` per cell, bottom first. ``cells[0].x`` is the layer's input;
+      ``cells[k].x`` is ``cells[k - 1].h`` in input order, ``(batch, timesteps, units of cell k-1)``:
+      at every timestep each cell reads the state the cell below has just computed.
+
+    The layer's output is the top cell's h. With ``return_state`` Keras hands back one state
+    *list per cell* after the output: ``output, [h1, c1], [h2]``, not ``output, h, c``.
+    """
+
+    cells: tuple[Trace, ...]
+
+    kind = property(lambda self: "RNN[" + ", ".join(f"{c.kind}Cell({c.units})" for c in self.cells) + "]")
+    x = property(lambda self: self.cells[0].x)
+    batch = property(lambda self: self.cells[0].batch)
+    timesteps = property(lambda self: self.cells[0].timesteps)
+    features = property(lambda self: self.cells[0].features)
+    units = property(lambda self: self.cells[-1].units)
+    mask = property(lambda self: self.cells[0].mask)
+    go_backwards = property(lambda self: self.cells[0].go_backwards)
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """One name per cell for the state list ``return_state=True`` adds: ``cell_0``, ``cell_1``, ..."""
+        return tuple(f"cell_{k}" for k in range(len(self.cells)))
+
+    @property
+    def outputs(self) -> np.ndarray:
+        """``(batch, timesteps, units of the top cell)``: the sequence Keras returns with ``return_sequences=True``."""
+        return self.cells[-1].outputs
+
+    def final_states(self) -> list[list[np.ndarray]]:
+        """Per cell, its last h (and c for an LSTM cell), each ``(batch, units of that cell)``."""
+        return [cell.final_states() for cell in self.cells]
+
+    def returns(self, return_sequences: bool = False, return_state: bool = False) -> list:
+        """The pairs Keras returns for these flags, in Keras's order and nesting.
+
+        ``("output", array)`` first: ``(batch, timesteps, units)`` with ``return_sequences``,
+        ``(batch, units)`` without (the top cell's units). ``return_state`` adds one pair per cell,
+        ``("cell_k", [("state_h", array), ("state_c", array)])`` (just ``state_h`` for a GRU or
+        SimpleRNN cell), as Keras adds one list per cell.
+        """
+        return_sequences = _checks.flag(return_sequences, "return_sequences")
+        return_state = _checks.flag(return_state, "return_state")
+        outputs = self.outputs
+        pairs: list = [("output", outputs if return_sequences else outputs[:, -1])]
+        if return_state:
+            pairs += [(name, list(zip(cell.state_names, cell.final_states(), strict=True)))
+                      for name, cell in zip(self.state_names, self.cells, strict=True)]
+        return pairs
+
+    def __repr__(self) -> str:
+        lines = [f"StackedTrace of {self.kind}{' (go_backwards)' if self.go_backwards else ''} "
+                 f"over x {self.x.shape} (batch, timesteps, features)"]
+        lines += [f"  cells[{k}]: {cell.kind} h {cell.h.shape}" + ("" if cell.c is None else f"  c {cell.c.shape}")
+                  for k, cell in enumerate(self.cells)]
+        lines.append(f"  Keras returns with both flags: {_shapes(self.returns(True, True))}")
+        return "\n".join(lines)
+
 
 
 #: Keras's cells that a plain ``keras.layers.RNN`` may wrap, and the layer each one makes.
 CELL_KINDS = {"LSTMCell": "LSTM", "GRUCell": "GRU", "SimpleRNNCell": "SimpleRNN"}
-_SUPPORTED = ("a Keras LSTM, GRU or SimpleRNN layer, an RNN around an LSTMCell, GRUCell or SimpleRNNCell, "
-              "or a Bidirectional around one")
+#: The kind :func:`inner_kind` gives an ``RNN`` over stacked cells (``RNN([cell, cell])`` or ``StackedRNNCells``).
+STACKED = "stacked cells"
+_SUPPORTED = ("a Keras LSTM, GRU or SimpleRNN layer, an RNN around an LSTMCell, GRUCell or SimpleRNNCell "
+              "or a list of them, a Bidirectional around one, or a ConvLSTM1D/2D/3D")
 
 
 def layer_kind(layer) -> tuple[str, bool]:
@@ -248,12 +315,20 @@ def inner_kind(inner, where: str = "") -> str:
         if cell_name in CELL_KINDS and type(cell) is getattr(keras.layers, cell_name):
             return CELL_KINDS[cell_name]
         if isinstance(cell, keras.layers.StackedRNNCells):
-            cells = ", ".join(type(c).__name__ for c in cell.cells)
-            raise TypeError(
-                f"layer: {where}an RNN over stacked cells ({cells}) is not traced yet: with return_state it hands "
-                "back one state list per cell. Stack layers instead, e.g. LSTM(n, return_sequences=True) then "
-                "LSTM(n), and trace each layer (rnnviz.draw_stacked draws the pair)."
-            )
+            for k, inside in enumerate(cell.cells):
+                inside_name = type(inside).__name__
+                if not (inside_name in CELL_KINDS and type(inside) is getattr(keras.layers, inside_name)):
+                    raise TypeError(
+                        f"layer: {where}an RNN over stacked cells whose cell {k} is a {inside_name}, a cell rnnviz does "
+                        "not know. rnnviz traces stacks of Keras's LSTMCell, GRUCell and SimpleRNNCell, e.g. "
+                        "RNN([LSTMCell(4), LSTMCell(2)])."
+                    )
+            if where:
+                raise TypeError(
+                    f"layer: {where}an RNN over stacked cells, which rnnviz does not trace yet. Trace the RNN over "
+                    "stacked cells on its own (rnnviz.trace(RNN([...]), x)), or a Bidirectional around one cell."
+                )
+            return STACKED
         raise TypeError(
             f"layer: {where}an RNN around {cell_name}, a cell rnnviz does not know. rnnviz traces RNN around "
             "Keras's LSTMCell, GRUCell or SimpleRNNCell, and the LSTM, GRU and SimpleRNN layers; use the nearest "
@@ -261,8 +336,8 @@ def inner_kind(inner, where: str = "") -> str:
         )
     if name.startswith("ConvLSTM"):
         raise TypeError(
-            f"layer: {where}a {name}, whose states are images, is not traced yet. rnnviz traces {_SUPPORTED}; "
-            "its flags work as an LSTM's: return_sequences gives every step, return_state adds [h, c]."
+            f"layer: {where}a {name}, which rnnviz does not trace inside a Bidirectional yet. Trace the {name} "
+            "on its own, rnnviz.trace(layer.forward_layer, x), for each direction's states as images."
         )
     raise TypeError(
         f"layer: expected {_SUPPORTED}, got {where}"
@@ -278,6 +353,11 @@ def require_plain_layer(layer, who: str) -> tuple[str, bool]:
     kind, bidirectional = layer_kind(layer)
     keras = import_keras()
     inners = [layer.forward_layer, layer.backward_layer] if bidirectional else [layer]
+    if kind == STACKED:
+        raise ValueError(
+            f"layer: {who} builds new LSTM, GRU or SimpleRNN layers, so it takes those; got an RNN over stacked cells. "
+            "Draw one cell's trace at a time, e.g. rnnviz.plot_states(rnnviz.trace(layer, x).cells[0])."
+        )
     for inner in inners:
         if type(inner) is keras.layers.RNN:
             n = layer_units(inner)
@@ -302,9 +382,10 @@ def layer_units(inner) -> int:
     return int(inner.cell.units)
 
 
-def _run(layer, kind: str, x: np.ndarray, states, mask) -> Trace:
-    """Run one (non-bidirectional) built layer's weights through the NumPy cell."""
-    cell = layer.cell
+def _run(layer, kind: str, x: np.ndarray, states, mask, cell=None) -> Trace:
+    """Run one (non-bidirectional) built layer's weights through the NumPy cell (``cell``: one of its stacked cells)."""
+    stacked = cell is not None
+    cell = layer.cell if cell is None else cell
     rates = {name: float(getattr(cell, name, 0) or 0) for name in ("dropout", "recurrent_dropout")}
     if any(rates.values()):
         warnings.warn(
@@ -314,10 +395,10 @@ def _run(layer, kind: str, x: np.ndarray, states, mask) -> Trace:
     kernel, recurrent_kernel = np.asarray(cell.kernel), np.asarray(cell.recurrent_kernel)
     bias = np.asarray(cell.bias) if cell.use_bias else None
     act = _numpy_activation(cell.activation)
-    if states is None and layer.stateful and getattr(layer, "states", None) is not None:
+    if not stacked and states is None and layer.stateful and getattr(layer, "states", None) is not None:
         states = [np.asarray(s) for s in layer.states]  # a stateful layer carries on from its stored states
     h0 = None if states is None else states[0]
-    steps_x = x[:, ::-1] if layer.go_backwards else x
+    steps_x = x[:, ::-1] if layer.go_backwards else x  # (x is in input order, also for a stacked cell above)
     steps_mask = None if mask is None else (mask[:, ::-1] if layer.go_backwards else mask)
     if kind == "LSTM":
         run = reference.lstm(
@@ -349,32 +430,44 @@ def _numpy_activation(fn):
     return lambda a: keras.ops.convert_to_numpy(fn(a)).astype(np.float32)
 
 
-def trace(layer, x, initial_state=None, mask=None) -> Trace | BidirectionalTrace:
+def trace(layer, x, initial_state=None, mask=None) -> Trace | BidirectionalTrace | StackedTrace:
     """Run a Keras recurrent layer over ``x`` step by step and keep every state and gate.
 
     Arguments:
 
-    * ``layer``: a Keras ``LSTM``, ``GRU`` or ``SimpleRNN``, or a ``Bidirectional`` around
-      one. Built or not: an unbuilt layer is built for ``x`` (its weights drawn from its
+    * ``layer``: a Keras ``LSTM``, ``GRU`` or ``SimpleRNN``, an ``RNN`` around their cells (one
+      cell, or a list of them: stacked cells), a ``Bidirectional`` around one layer, or a
+      ``ConvLSTM1D/2D/3D``. Built or not: an unbuilt layer is built for ``x`` (its weights drawn from its
       initialisers, so seed first for repeatable numbers). Its ``return_sequences`` and
       ``return_state`` do not matter: everything is kept, and :meth:`Trace.returns` selects.
     * ``x``: array-like ``(batch, timesteps, features)``.
     * ``initial_state``: ``None`` for zeros, or a list of ``(batch, units)`` arrays: ``[h0, c0]``
       for an LSTM, ``[h0]`` for a GRU or SimpleRNN; a Bidirectional layer takes the forward
-      states followed by the backward ones, as Keras does.
+      states followed by the backward ones, as Keras does; stacked cells take one list per
+      cell, ``[[h0, c0], [h0]]``; a ConvLSTM ``[h0, c0]``, each shaped as one step of its output.
     * ``mask``: ``None``, or booleans ``(batch, timesteps)``, ``False`` marking padding; a
       masked step leaves the state unchanged, as in Keras.
 
     Returns a :class:`Trace` (``h``, ``c`` and ``gates`` as ``(batch, timesteps, units)``
-    arrays), or a :class:`BidirectionalTrace` holding one for each direction.
+    arrays), a :class:`BidirectionalTrace` holding one for each direction, a :class:`StackedTrace`
+    holding one per cell, or a :class:`rnnviz.conv_trace.ConvTrace` (``h`` and ``c`` as
+    ``(batch, timesteps, *spatial, filters)``, channels last).
     Dropout is not applied: the trace is what the layer computes at inference.
     """
+    keras = import_keras()
+    if isinstance(layer, keras.layers.Layer) and type(layer).__name__ in ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):
+        from .conv_trace import run_conv  # late: conv_trace.py imports this module
+
+        return run_conv(layer, x, initial_state=initial_state, mask=mask)
     kind, bidirectional = layer_kind(layer)
     inner = layer.forward_layer if bidirectional else layer
-    built = inner.built and getattr(inner.cell, "kernel", None) is not None
-    arr = _checks.sequence(x, "x", features=int(inner.cell.kernel.shape[0]) if built else None)
+    first_cell = inner.cell.cells[0] if kind == STACKED else inner.cell
+    built = inner.built and getattr(first_cell, "kernel", None) is not None
+    arr = _checks.sequence(x, "x", features=int(first_cell.kernel.shape[0]) if built else None)
     batch, timesteps, _ = arr.shape
     mask = _checks.mask(mask, batch, timesteps)
+    if kind == STACKED:
+        return _run_stacked(layer, arr, initial_state, mask)
     if not bidirectional:
         states = _checks.states(initial_state, len(STATE_NAMES[kind]), batch, layer_units(layer), kind)
         if not layer.built:
@@ -403,3 +496,53 @@ def trace(layer, x, initial_state=None, mask=None) -> Trace | BidirectionalTrace
     forward = _run(layer.forward_layer, kind, arr, None if states is None else states[:half], mask)
     backward = _run(layer.backward_layer, back_kind, arr, None if states is None else states[half:], mask)
     return BidirectionalTrace(forward, backward, merge_mode)
+
+
+def _run_stacked(layer, x: np.ndarray, initial_state, mask) -> StackedTrace:
+    """Run an RNN over stacked cells one cell at a time: cell k reads cell k-1's h at every step.
+
+    Running the cells one after the other over the whole sequence gives the numbers Keras gets by running
+    them together step by step: a step's input to cell k is cell k-1's new h either way, and a masked step
+    keeps every cell's states.
+    """
+    cells = list(layer.cell.cells)
+    kinds = [CELL_KINDS[type(cell).__name__] for cell in cells]
+    batch, timesteps, _ = x.shape
+    if layer.stateful:
+        raise ValueError(
+            "layer: rnnviz does not trace a stateful RNN over stacked cells yet. Build it with stateful=False and "
+            "pass the states it should start from as initial_state=[[h0, c0], [h0], ...], one list per cell."
+        )
+    if len(cells) == 1 and mask is not None:
+        raise ValueError(
+            f"mask: Keras itself fails on an RNN over a one-cell stack ([{type(cells[0]).__name__}]) with a mask (it "
+            "nests that cell's states one level too deep), so there is nothing to agree with. Wrap the cell without "
+            f"the list, RNN({type(cells[0]).__name__}(...)), or stack two cells."
+        )
+    per_cell = [None] * len(cells)
+    if initial_state is not None:
+        lists = "[" + ", ".join("[h0, c0]" if k == "LSTM" else "[h0]" for k in kinds) + "]"
+        if not isinstance(initial_state, (list, tuple)) or len(initial_state) != len(cells) or not all(
+                isinstance(s, (list, tuple)) for s in initial_state):
+            raise ValueError(
+                f"initial_state: an RNN over {len(cells)} stacked cells takes one list of states per cell, "
+                f"{lists}, as Keras does; got {_describe(initial_state)}. Nest the states per cell."
+            )
+    if not layer.built:
+        layer.build(x.shape)
+    traces, below = [], x
+    for k, (cell, kind) in enumerate(zip(cells, kinds, strict=True)):
+        if initial_state is not None:
+            per_cell[k] = _checks.states(list(initial_state[k]), len(STATE_NAMES[kind]), batch, int(cell.units), kind,
+                                         name=f"initial_state[{k}]")
+        traces.append(_run(layer, kind, below, per_cell[k], mask, cell=cell))
+        h = traces[-1].h
+        below = h[:, ::-1] if layer.go_backwards else h  # back into input order for the next cell
+    return StackedTrace(tuple(traces))
+
+
+def _describe(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)}: [" + ", ".join(
+            f"a list of {len(v)}" if isinstance(v, (list, tuple)) else f"an array {np.shape(v)}" for v in value) + "]"
+    return f"a {type(value).__name__}"
