@@ -11,6 +11,7 @@ _import_keras()
 from . import cell_diagram, composite, conv_trace, gates, quiz, reference, snippet, unrolled  # noqa: E402
 from .cell_diagram import draw_cell  # noqa: E402
 from .composite import draw_decoding_loop, draw_handover, draw_stacked  # noqa: E402
+from .conv_plot import plot_conv_states  # noqa: E402
 from .conv_trace import ConvTrace  # noqa: E402
 from .explorer import Explorer, explore  # noqa: E402
 from .gates import plot_gates  # noqa: E402
@@ -23,7 +24,7 @@ __all__ = [
     "BidirectionalTrace", "ConvTrace", "Explorer", "ReturnsTable", "StackedTrace", "Trace",
     "cell_diagram", "composite", "conv_trace", "draw_cell", "draw_decoding_loop", "draw_handover", "draw_stacked",
     "draw_unrolled",
-    "explore", "gates", "plot_gates", "plot_states", "quiz",
+    "explore", "gates", "plot_conv_states", "plot_gates", "plot_states", "quiz",
     "reference", "returns_table", "snippet", "trace", "unrolled",
 ]
 __version__ = "0.1.0"

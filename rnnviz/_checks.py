@@ -182,8 +182,9 @@ def traced(value, name: str = "trace", doing: str = "draw as one picture"):
         return value
     if type(value).__name__ == "ConvTrace":
         raise TypeError(
-            f"{name}: it is the trace of a {value.kind}, whose states are images, which rnnviz cannot {doing} yet. "
-            f"Look at its arrays instead: {name}.h and {name}.c are (batch, timesteps, *spatial, filters), and "
+            f"{name}: it is the trace of a {value.kind}, whose states are images, which this picture cannot "
+            f"{doing}. Draw it with rnnviz.plot_conv_states({name}, return_sequences, return_state), or read its "
+            f"arrays: {name}.h and {name}.c are (batch, timesteps, *spatial, filters), and "
             f"{name}.returns(return_sequences, return_state) gives what Keras hands back."
         )
     if isinstance(value, StackedTrace):

@@ -262,5 +262,5 @@ def test_rnnviz_trace_takes_a_convlstm_and_pictures_point_to_its_arrays():
     for (name, arr), ref in zip(tr.returns(True, True), layer(x), strict=True):
         np.testing.assert_allclose(arr, np.asarray(ref), atol=1e-5, rtol=0, err_msg=name)
     with pytest.raises(TypeError, match=r"trace: it is the trace of a ConvLSTM2D, whose states are images.*"
-                                         r"trace\.returns\(return_sequences, return_state\)"):
+                                         r"rnnviz\.plot_conv_states\(trace, return_sequences, return_state\)"):
         rnnviz.plot_states(tr)
