@@ -12,14 +12,13 @@ axis), whatever the layer's ``data_format``: one layout to read and to draw.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _checks, reference
 from ._quiet import import_keras
-from .trace import _numpy_activation
+from .trace import _numpy_activation, _shapes, keras_pairs, masked_outputs, warn_dropout
 
 __all__ = ["CONV_KINDS", "ConvTrace", "run_conv"]
 
@@ -103,11 +102,7 @@ class ConvTrace:
         It equals ``h``, except at masked steps: there Keras repeats the previous output
         (zeros before a sample's first real step). Channels-last, as every array here.
         """
-        if self.mask is None:
-            return self.h
-        real = self.mask[:, self.input_steps]
-        shown = np.logical_or.accumulate(real, axis=1).reshape(real.shape + (1,) * (self.h.ndim - 2))
-        return np.where(shown, self.h, np.float32(0))
+        return masked_outputs(self.h, self.mask, self.input_steps)
 
     def final_states(self) -> list[np.ndarray]:
         """The last h and c, each ``(batch, *out_spatial, filters)`` (channels-last)."""
@@ -121,12 +116,7 @@ class ConvTrace:
         ``state_c``, each ``(batch, *out_spatial, filters)``. For a channels-first layer the
         filters axis comes first instead, as Keras returns it: ``(batch, [timesteps,] filters, *out_spatial)``.
         """
-        return_sequences = _checks.flag(return_sequences, "return_sequences")
-        return_state = _checks.flag(return_state, "return_state")
-        outputs = self.outputs
-        pairs = [("output", outputs if return_sequences else outputs[:, -1])]
-        if return_state:
-            pairs += list(zip(self.state_names, self.final_states(), strict=True))
+        pairs = keras_pairs(self, return_sequences, return_state)
         if self.data_format == "channels_first":
             pairs = [(name, _to_first(a, a.ndim - self.rank - 1)) for name, a in pairs]
         return pairs
@@ -140,8 +130,7 @@ class ConvTrace:
             f"over x {self.x.shape} (batch, timesteps, {spatial}, channels)",
             f"  h {self.h.shape}   c {self.c.shape}   (batch, timesteps, {spatial}, filters)",
             f"  gates: {', '.join(self.gates) or 'none'} (each shaped like h)",
-            "  Keras returns with both flags: "
-            + ", ".join(f"{name} {tuple(a.shape)}" for name, a in self.returns(True, True)),
+            f"  Keras returns with both flags: {_shapes(self.returns(True, True))}",
         ]
         if self.mask is not None:
             lines.insert(3, f"  mask: {int(self.mask.sum())} of {self.mask.size} steps are real")
@@ -290,12 +279,7 @@ def run_conv(layer, x, initial_state=None, mask=None) -> ConvTrace:
     states = _conv_states(initial_state, state_shape, layout)
     if not built:
         layer.build(arr.shape)
-    rates = {name: float(getattr(cell, name, 0) or 0) for name in ("dropout", "recurrent_dropout")}
-    if any(rates.values()):
-        warnings.warn(
-            f"layer: this {kind} has " + ", ".join(f"{k}={v:g}" for k, v in rates.items()) + ", and rnnviz does not "
-            "apply dropout: it gives what the layer computes at inference, as layer(x) does without training=True.",
-            UserWarning, stacklevel=2)
+    warn_dropout(kind, cell, stacklevel=3)
     if states is None and layer.stateful and getattr(layer, "states", None) is not None:
         stored = [np.asarray(s, dtype=np.float32) for s in layer.states]
         if all(s.shape == state_shape for s in stored):

@@ -175,23 +175,31 @@ def lstm(
     for t in range(T):
         z = xw[:, t] + h @ U
         Z[:, t] = z
-        s = sigma(z)  # one call for all four blocks is cheaper than three; the c~ block is unused
-        i, f, o = s[:, :n], s[:, n : 2 * n], s[:, 3 * n :]
-        c_tilde = tanh(z[:, 2 * n : 3 * n])
-        c_new = f * c + i * c_tilde
-        h_new = o * tanh(c_new)
+        h_new, c_new = _lstm_step(z, c, n, sigma, tanh)
         c, h = _hold(keep, t, c_new, c), _hold(keep, t, h_new, h)
         H[:, t], C[:, t] = h, c
-    # The gates are cheap to recompute from the stored pre-activations, which keeps
-    # the loop short: one store per step instead of four.
+    return CellRun(H, C, _lstm_gates(Z, n, sigma, tanh))
+
+
+def _lstm_step(z, c, n, sigma, tanh):
+    """One LSTM step from the pre-activations ``z`` ``(..., 4n)`` (blocks i, f, c~, o) and ``c``: new h and c."""
+    s = sigma(z)  # one call for all four blocks is cheaper than three; the c~ block is unused
+    i, f, o = s[..., :n], s[..., n : 2 * n], s[..., 3 * n :]
+    c_tilde = tanh(z[..., 2 * n : 3 * n])
+    c_new = f * c + i * c_tilde
+    return o * tanh(c_new), c_new
+
+
+def _lstm_gates(Z, n, sigma, tanh) -> dict[str, np.ndarray]:
+    """The gates at every step, recomputed from the stored pre-activations ``Z``: cheap, and it keeps the loop
+    short (one store per step instead of four)."""
     S = sigma(Z)
-    gates = {
+    return {
         "input": S[..., :n],
         "forget": S[..., n : 2 * n],
         "candidate": tanh(Z[..., 2 * n : 3 * n]),
         "output": S[..., 3 * n :],
     }
-    return CellRun(H, C, gates)
 
 
 def gru(
@@ -393,20 +401,10 @@ def conv_lstm(
         hp[inner] = h
         z = xw[:, t] + _patches(hp, out, kernel_size, ones, ones) @ U2
         Z[:, t] = z
-        s = sigma(z)
-        i, f, o = s[..., :n], s[..., n : 2 * n], s[..., 3 * n :]
-        c_new = f * c + i * tanh(z[..., 2 * n : 3 * n])
-        h_new = o * tanh(c_new)
+        h_new, c_new = _lstm_step(z, c, n, sigma, tanh)
         c, h = _hold(keep, t, c_new, c), _hold(keep, t, h_new, h)
         H[:, t], C[:, t] = h, c
-    S = sigma(Z)
-    gates = {
-        "input": S[..., :n],
-        "forget": S[..., n : 2 * n],
-        "candidate": tanh(Z[..., 2 * n : 3 * n]),
-        "output": S[..., 3 * n :],
-    }
-    return CellRun(H, C, gates)
+    return CellRun(H, C, _lstm_gates(Z, n, sigma, tanh))
 
 
 _resolve = activation

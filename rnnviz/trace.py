@@ -95,11 +95,7 @@ class Trace:
         return self._outputs(self.zero_output_for_mask)
 
     def _outputs(self, zero_output_for_mask: bool) -> np.ndarray:
-        if self.mask is None:
-            return self.h
-        real = self.mask[:, self.input_steps]
-        shown = real if zero_output_for_mask else np.logical_or.accumulate(real, axis=1)
-        return np.where(shown[:, :, None], self.h, np.float32(0))
+        return masked_outputs(self.h, self.mask, self.input_steps, zero_output_for_mask)
 
     def final_states(self) -> list[np.ndarray]:
         """The last h (and c for an LSTM), each ``(batch, units)``: what ``return_state`` adds."""
@@ -112,13 +108,7 @@ class Trace:
         ``(batch, units)`` without; ``state_h`` (and ``state_c`` for an LSTM) are
         ``(batch, units)`` and come only with ``return_state``.
         """
-        return_sequences = _checks.flag(return_sequences, "return_sequences")
-        return_state = _checks.flag(return_state, "return_state")
-        outputs = self.outputs
-        pairs = [("output", outputs if return_sequences else outputs[:, -1])]
-        if return_state:
-            pairs += list(zip(self.state_names, self.final_states(), strict=True))
-        return pairs
+        return keras_pairs(self, return_sequences, return_state)
 
     def __repr__(self) -> str:
         lines = [
@@ -131,6 +121,28 @@ class Trace:
         if self.mask is not None:
             lines.insert(3, f"  mask: {int(self.mask.sum())} of {self.mask.size} steps are real")
         return "\n".join(lines)
+
+
+def masked_outputs(h: np.ndarray, mask, input_steps: np.ndarray, zero_output_for_mask: bool = False) -> np.ndarray:
+    """What Keras returns as the sequence, from ``h`` ``(batch, timesteps, ...)``: ``h``, except at masked steps,
+    where it repeats the previous output (zeros before a sample's first real step), or outputs zeros when
+    ``zero_output_for_mask``. ``input_steps``: the timestep of ``x`` each processed step read."""
+    if mask is None:
+        return h
+    real = mask[:, input_steps]
+    shown = real if zero_output_for_mask else np.logical_or.accumulate(real, axis=1)
+    return np.where(shown.reshape(shown.shape + (1,) * (h.ndim - 2)), h, np.float32(0))
+
+
+def keras_pairs(tr, return_sequences, return_state) -> list[tuple[str, np.ndarray]]:
+    """The flags checked, then ``("output", ...)`` and, with ``return_state``, ``tr``'s named final states."""
+    return_sequences = _checks.flag(return_sequences, "return_sequences")
+    return_state = _checks.flag(return_state, "return_state")
+    outputs = tr.outputs
+    pairs = [("output", outputs if return_sequences else outputs[:, -1])]
+    if return_state:
+        pairs += list(zip(tr.state_names, tr.final_states(), strict=True))
+    return pairs
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -386,12 +398,7 @@ def _run(layer, kind: str, x: np.ndarray, states, mask, cell=None) -> Trace:
     """Run one (non-bidirectional) built layer's weights through the NumPy cell (``cell``: one of its stacked cells)."""
     stacked = cell is not None
     cell = layer.cell if cell is None else cell
-    rates = {name: float(getattr(cell, name, 0) or 0) for name in ("dropout", "recurrent_dropout")}
-    if any(rates.values()):
-        warnings.warn(
-            f"layer: this {kind} has " + ", ".join(f"{k}={v:g}" for k, v in rates.items()) + ", and rnnviz.trace "
-            "does not apply dropout: it gives what the layer computes at inference, as layer(x) does without "
-            "training=True. Dropout is random and acts only in training.", UserWarning, stacklevel=3)
+    warn_dropout(kind, cell, stacklevel=4)
     kernel, recurrent_kernel = np.asarray(cell.kernel), np.asarray(cell.recurrent_kernel)
     bias = np.asarray(cell.bias) if cell.use_bias else None
     act = _numpy_activation(cell.activation)
@@ -415,6 +422,16 @@ def _run(layer, kind: str, x: np.ndarray, states, mask, cell=None) -> Trace:
         run = reference.simple_rnn(steps_x, kernel, recurrent_kernel, bias, h0=h0, activation=act, mask=steps_mask)
     zero = bool(getattr(layer, "zero_output_for_mask", False))
     return Trace(kind, x, run.h, run.c, run.gates, mask, bool(layer.go_backwards), zero)
+
+
+def warn_dropout(kind: str, cell, stacklevel: int) -> None:
+    """Say (a ``UserWarning``) that the trace leaves out the ``cell``'s dropout, if it has any."""
+    rates = {name: float(getattr(cell, name, 0) or 0) for name in ("dropout", "recurrent_dropout")}
+    if any(rates.values()):
+        warnings.warn(
+            f"layer: this {kind} has " + ", ".join(f"{k}={v:g}" for k, v in rates.items()) + ", and rnnviz.trace "
+            "does not apply dropout: it gives what the layer computes at inference, as layer(x) does without "
+            "training=True. Dropout is random and acts only in training.", UserWarning, stacklevel=stacklevel)
 
 
 def _numpy_activation(fn):
