@@ -8,7 +8,8 @@ from ._quiet import import_keras as _import_keras
 
 _import_keras()
 
-from . import cell_diagram, composite, conv_trace, gates, quiz, reference, snippet, unrolled  # noqa: E402
+from . import attention, cell_diagram, composite, conv_trace, gates, quiz, reference, snippet, unrolled  # noqa: E402
+from .attention import plot_attention  # noqa: E402
 from .cell_diagram import draw_cell  # noqa: E402
 from .composite import draw_decoding_loop, draw_handover, draw_stacked  # noqa: E402
 from .conv_plot import plot_conv_states  # noqa: E402
@@ -22,9 +23,9 @@ from .unrolled import draw_unrolled  # noqa: E402
 
 __all__ = [
     "BidirectionalTrace", "ConvTrace", "Explorer", "ReturnsTable", "StackedTrace", "Trace",
-    "cell_diagram", "composite", "conv_trace", "draw_cell", "draw_decoding_loop", "draw_handover", "draw_stacked",
+    "attention", "cell_diagram", "composite", "conv_trace", "draw_cell", "draw_decoding_loop", "draw_handover", "draw_stacked",
     "draw_unrolled",
-    "explore", "gates", "plot_conv_states", "plot_gates", "plot_states", "quiz",
+    "explore", "gates", "plot_attention", "plot_conv_states", "plot_gates", "plot_states", "quiz",
     "reference", "returns_table", "snippet", "trace", "unrolled",
 ]
 __version__ = "0.1.0"
