@@ -1,7 +1,7 @@
 """Self-checked exercises for the lessons: a check function and two small quiz widgets.
 
 * :func:`check` compares a learner's answer with the expected one and prints a
-  single line: "Not answered yet", "Right! <why>", or "Not yet: ..." with a hint
+  single line: "Not answered yet", "✓ Right! <why>", or "✗ Not yet: ..." with a hint
   that never gives the expected value away.
 * :class:`MultipleChoice` is a question with radio buttons, a Check button and a
   feedback line; each option may carry its own explanation.
@@ -29,6 +29,8 @@ from .trace import SUPPORTED_KINDS
 __all__ = ["MultipleChoice", "ShapeQuiz", "check"]
 
 NOT_ANSWERED = "Not answered yet: replace None with your answer and run the cell again."
+#: Every verdict starts with a symbol and a word, so right and wrong never rest on colour alone.
+RIGHT, NOT_YET = "\u2713 Right!", "\u2717 Not yet:"
 
 
 # --------------------------------------------------------------------------- check()
@@ -63,9 +65,9 @@ def check(answer, expected, why: str, hint: str | None = None, *, rtol: float = 
         print(NOT_ANSWERED)
         return False
     if _equal(answer, expected, rtol, atol):
-        print(f"Right! {why.strip()}")
+        print(f"{RIGHT} {why.strip()}")
         return True
-    parts = [f"Not yet: you said {_show(answer)}."]
+    parts = [f"{NOT_YET} you said {_show(answer)}."]
     mismatch = _kind_mismatch(answer, expected)
     if mismatch:
         parts.append(mismatch)
@@ -253,10 +255,10 @@ class MultipleChoice:
         if i is None:
             ok, text = False, "Pick one of the answers first, then press Check."
         elif i == self.correct:
-            ok, text = True, f"Right! {self.why}"
+            ok, text = True, f"{RIGHT} {self.why}"
         else:
             reason = self.explanations.get(i, "Think about what the lesson showed, and try another answer.")
-            ok, text = False, f"Not yet: “{self.options[i]}” is not it. {reason}"
+            ok, text = False, f"{NOT_YET} “{self.options[i]}” is not it. {reason}"
         self._show(text, ok)
         return ok
 
@@ -480,9 +482,9 @@ class ShapeQuiz:
                     f"tensor {i + 1} ({names[i]}) does not have shape {typed[i]}. " + self._shape_hint(names[i])
                 )
         if problems:
-            self._show("Not yet: " + " ".join(problems), False)
+            self._show(f"{NOT_YET} " + " ".join(problems), False)
             return False
-        self._show(f"Right! {self._explain()}", True)
+        self._show(f"{RIGHT} {self._explain()}", True)
         return True
 
     def answer(self) -> list[tuple[str, tuple[int, ...]]]:

@@ -37,13 +37,13 @@ def test_check_unanswered_prints_not_answered(capsys):
 
 def test_check_right_prints_why(capsys):
     assert check(3, 3, "Three tensors come back.") is True
-    assert capsys.readouterr().out.strip() == "Right! Three tensors come back."
+    assert capsys.readouterr().out.strip() == "\u2713 Right! Three tensors come back."
 
 
 def test_check_wrong_does_not_reveal_expected(capsys):
     assert check(3, 7, "Seven.", hint="Count the states.") is False
     out = capsys.readouterr().out
-    assert out.startswith("Not yet: you said 3.")
+    assert out.startswith("\u2717 Not yet: you said 3.")
     assert "Count the states." in out
     assert "7" not in out and "Seven" not in out
 
@@ -79,7 +79,7 @@ def test_check_wrong_does_not_reveal_expected(capsys):
 def test_check_judges_answers(answer, expected, right, capsys):
     assert check(answer, expected, "ok") is right
     out = capsys.readouterr().out
-    assert out.startswith("Right!" if right else "Not yet:")
+    assert out.startswith("\u2713 Right!" if right else "\u2717 Not yet:")
     assert out.count("\n") == 1  # one line, always
 
 
@@ -136,20 +136,20 @@ def test_multiple_choice_without_a_choice_asks_to_pick():
 def test_multiple_choice_right_and_wrong():
     mc = make_mc(explanations={0: "The update gate z blends old and new h."})
     assert mc.choose(0).check() is False
-    assert mc.feedback.startswith("Not yet:") and "update gate z blends" in mc.feedback
+    assert mc.feedback.startswith("\u2717 Not yet:") and "update gate z blends" in mc.feedback
     assert "output" not in mc.feedback  # the right option is not given away
     assert mc.choose(1).feedback == ""  # a new choice clears the old feedback
     assert mc.check() is False
     assert mc.choose(2).check() is True
-    assert mc.feedback == "Right! A GRU has update and reset gates only."
-    assert "Right!" in mc._label.value  # the label shown is the same text
+    assert mc.feedback == "\u2713 Right! A GRU has update and reset gates only."
+    assert "\u2713 Right!" in mc._label.value  # the label shown is the same text
 
 
 def test_multiple_choice_check_button_and_radio_drive_the_same_logic():
     mc = make_mc()
     mc._radio.value = "output"  # as a click on the radio button
     mc._button.click()
-    assert mc.feedback.startswith("Right!")
+    assert mc.feedback.startswith("\u2713 Right!")
 
 
 def test_multiple_choice_displays_as_a_widget():
@@ -197,7 +197,7 @@ def test_shape_quiz_answer_matches_keras_for_every_choice(kind):
         answer = quiz.answer()
         assert [s for _, s in answer] == truth
         assert quiz.predict(len(truth), truth).check() is True, quiz.feedback
-        assert quiz.feedback.startswith("Right!")
+        assert quiz.feedback.startswith("\u2713 Right!")
 
 
 def test_shape_quiz_wrong_predictions_do_not_reveal_the_answer():
@@ -209,7 +209,7 @@ def test_shape_quiz_wrong_predictions_do_not_reveal_the_answer():
         (3, "(2, 7, 5), (2, 7, 5), (2, 5)"),  # a state given a time axis
     ]:
         assert quiz.predict(count, shapes).check() is False
-        assert quiz.feedback.startswith("Not yet:")
+        assert quiz.feedback.startswith("\u2717 Not yet:")
         assert "Right" not in quiz.feedback
     # the last feedback names the wrong tensor but not the shape it should have
     assert "state_h" in quiz.feedback and "(2, 5)" not in quiz.feedback
@@ -228,7 +228,7 @@ def test_shape_quiz_unreadable_and_missing_shapes():
 def test_shape_quiz_changing_a_flag_clears_feedback_and_updates_code():
     quiz = ShapeQuiz("SimpleRNN", units=2)
     quiz.predict(1, [(1, 2)]).check()
-    assert quiz.feedback.startswith("Right!")
+    assert quiz.feedback.startswith("\u2713 Right!")
     quiz.set(return_state=True)
     assert quiz.feedback == ""
     assert quiz.code.startswith("keras.layers.SimpleRNN(2, return_state=True)(x)")
@@ -242,7 +242,7 @@ def test_shape_quiz_buttons_drive_the_same_logic():
     quiz.controls["shapes"].value = "(1, 2) (1, 2) (1, 2)"
     check_button, show_button, _ = quiz.widget.children[5].children
     check_button.click()
-    assert quiz.feedback.startswith("Right!")
+    assert quiz.feedback.startswith("\u2713 Right!")
     show_button.click()
     assert quiz.feedback.startswith("The answer: ") and "state_c (1, 2)" in quiz.feedback
 
@@ -279,7 +279,7 @@ def test_shape_quiz_surprise_never_repeats_a_question_set_by_hand():
 def test_shape_quiz_surprise_clears_the_old_feedback():
     quiz = ShapeQuiz("LSTM", units=2, seed=0)
     assert quiz.predict(1, [(1, 2)]).check() is True
-    assert quiz.feedback.startswith("Right!")
+    assert quiz.feedback.startswith("\u2713 Right!")
     quiz.surprise()
     assert quiz.feedback == "" and quiz._label.value == ""
     assert quiz.controls["shapes"].value == "" and quiz.controls["count"].value == ""
@@ -288,11 +288,11 @@ def test_shape_quiz_surprise_clears_the_old_feedback():
 def test_shape_quiz_editing_a_checked_prediction_clears_the_verdict_but_not_a_revealed_answer():
     quiz = ShapeQuiz("GRU", units=2)
     quiz.predict(1, [(1, 2)]).check()
-    assert quiz.feedback.startswith("Right!")
+    assert quiz.feedback.startswith("\u2713 Right!")
     quiz.controls["shapes"].value = "(1, 2, 2)"  # typed after the check: the verdict no longer applies
     assert quiz.feedback == ""
     quiz.check()
-    assert quiz.feedback.startswith("Not yet:")
+    assert quiz.feedback.startswith("\u2717 Not yet:")
     quiz.controls["count"].value = "2"
     assert quiz.feedback == ""
     show_button = quiz.widget.children[5].children[1]
