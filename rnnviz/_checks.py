@@ -171,14 +171,17 @@ def choice(value, name: str, options) -> str:
     return value
 
 
-def traced(value, name: str = "trace", doing: str = "draw as one picture"):
+def traced(value, name: str = "trace", doing: str = "draw as one picture", stacked: bool = False):
     """Return ``value`` if it is a :class:`~rnnviz.Trace` or :class:`~rnnviz.BidirectionalTrace`, or raise.
 
     A Bidirectional trace needs both directions of one kind and size: ``doing`` says what the caller does with it.
+    ``stacked``: a :class:`~rnnviz.StackedTrace` is accepted too (the caller draws every cell).
     """
     from .trace import BidirectionalTrace, StackedTrace, Trace  # late: trace.py imports this module
 
     if isinstance(value, Trace) or (isinstance(value, BidirectionalTrace) and value.same_directions):
+        return value
+    if stacked and isinstance(value, StackedTrace):
         return value
     if type(value).__name__ == "ConvTrace":
         raise TypeError(
@@ -191,7 +194,8 @@ def traced(value, name: str = "trace", doing: str = "draw as one picture"):
         raise TypeError(
             f"{name}: it is the trace of an RNN over stacked cells ({value.kind}), which rnnviz cannot {doing} "
             f"yet. Take one cell at a time: pass {name}.cells[0] (the bottom cell) up to "
-            f"{name}.cells[{len(value.cells) - 1}] (the top one, whose h is the layer's output)."
+            f"{name}.cells[{len(value.cells) - 1}] (the top one, whose h is the layer's output). "
+            f"rnnviz.plot_states({name}, return_sequences, return_state) draws every cell in one figure."
         )
     if isinstance(value, BidirectionalTrace):
         f, b = value.forward, value.backward
@@ -207,9 +211,8 @@ def traced(value, name: str = "trace", doing: str = "draw as one picture"):
         hint = f"That looks like data; trace a layer over it first: {name} = rnnviz.trace(layer, x)."
     else:
         hint = f"Make one with {name} = rnnviz.trace(layer, x)."
-    raise TypeError(
-        f"{name}: expected the result of rnnviz.trace(layer, x) (a Trace or BidirectionalTrace), got {given}. {hint}"
-    )
+    kinds = "a Trace, BidirectionalTrace or StackedTrace" if stacked else "a Trace or BidirectionalTrace"
+    raise TypeError(f"{name}: expected the result of rnnviz.trace(layer, x) ({kinds}), got {given}. {hint}")
 
 
 def sample(value, batch: int, name: str = "sample") -> int:

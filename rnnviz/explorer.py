@@ -2,7 +2,13 @@
 
 :func:`explore` returns an :class:`Explorer`: controls (ipywidgets) beside the Keras code
 for the current settings, with the shape of every returned tensor, and the figure of
-:mod:`rnnviz.plot` below. Flipping a flag never runs a model: the trace is computed
+:mod:`rnnviz.plot` below. Its kinds: an LSTM, GRU or SimpleRNN layer (optionally
+Bidirectional), two of their cells stacked in one ``RNN`` (``cells=2``, one row of panels per
+cell), and a small ConvLSTM2D (6x6 frames, its h and c drawn as images by
+:mod:`rnnviz.conv_plot`). Stacked cells and the ConvLSTM2D have the "over time" view only, and
+no Bidirectional: those controls are greyed out, and the notice under them says why.
+
+Flipping a flag never runs a model: the trace is computed
 once and the existing figure is only re-marked. Changing a size, the cell kind or the
 seed traces again, from a layer kept in a cache keyed by its configuration, so going
 back to an earlier setting is instant too.
@@ -31,10 +37,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from . import _checks
+from ._quiet import import_keras
 from .cell_diagram import CellPictures
+from .conv_plot import ConvStatesView
+from .conv_trace import ConvTrace
 from .plot import StatesView
-from .snippet import keras_snippet, make_layer
-from .trace import SUPPORTED_KINDS, BidirectionalTrace, Trace, require_plain_layer, trace
+from .snippet import CONV_FRAME, CONV_KERNEL, KINDS, keras_snippet, make_layer
+from .trace import BidirectionalTrace, StackedTrace, Trace, require_plain_layer, trace
 from .unrolled import StepPictures, _shown_steps
 
 __all__ = ["Explorer", "explore"]
@@ -42,6 +51,10 @@ __all__ = ["Explorer", "explore"]
 #: Slider ranges for the sizes (a learner's own layer or input may go beyond them).
 LIMITS = {"units": (1, 32), "timesteps": (1, 24), "features": (1, 8), "batch": (1, 8), "seed": (0, 1_000_000)}
 DEFAULTS = {"units": 2, "timesteps": 3, "features": 1, "batch": 1}
+#: The cell kind that is a ConvLSTM2D (its x: frames ``(batch, timesteps, 6, 6, features)``, ``units`` filters).
+CONV = "ConvLSTM2D"
+#: How many cells the layer stacks: 1 (``LSTM(units)``) or 2 (``RNN([LSTMCell(units), LSTMCell(units)])``).
+CELLS = (1, 2)
 CANVASES = ("auto", "ipympl", "image")
 #: The figure's one size (inches) and resolution, for every cell, size and flag: 898 x 363 px, which
 #: fits JupyterLab's output area beside the file browser at 1366 x 768, under the controls.
@@ -59,6 +72,7 @@ def explore(
     x=None,
     *,
     cell: str = "LSTM",
+    cells: int = 1,
     units: int | None = None,
     timesteps: int | None = None,
     features: int | None = None,
@@ -79,13 +93,18 @@ def explore(
       units and flags become the starting settings.
     * ``x``: your own input ``(batch, timesteps, features)``, or ``None`` for seeded normal
       numbers of the chosen sizes. Your ``x`` is used whenever the sizes match it.
-    * ``cell``: ``"LSTM"``, ``"GRU"`` or ``"SimpleRNN"``; ``bidirectional`` wraps it.
+    * ``cell``: ``"LSTM"``, ``"GRU"``, ``"SimpleRNN"`` or ``"ConvLSTM2D"``; ``bidirectional`` wraps it.
+    * ``cells``: ``1``, or ``2`` for two cells of that kind stacked in one layer,
+      ``RNN([LSTMCell(units), LSTMCell(units)])`` (not with ``bidirectional``).
     * ``units``, ``timesteps``, ``features``, ``batch``: sizes (defaults 2, 3, 1, 1, or those
-      of ``layer`` and ``x``); ``seed`` seeds the generated weights and input.
+      of ``layer`` and ``x``); ``seed`` seeds the generated weights and input. A ``"ConvLSTM2D"``
+      has ``units`` filters (kernel 3x3, ``padding="same"``) and reads seeded frames
+      ``(batch, timesteps, 6, 6, features)``; it is one layer in one direction, drawn over time only.
     * ``return_sequences``, ``return_state``: the starting flags (default: the layer's, else False).
     * ``sample``: which sample of the batch to draw.
     * ``view``: ``"time"`` (h and c over time), ``"unrolled"`` (the layer drawn once per timestep, see
-      :func:`rnnviz.draw_unrolled`) or ``"cell"`` (the cell at step ``t``, see :func:`rnnviz.draw_cell`).
+      :func:`rnnviz.draw_unrolled`) or ``"cell"`` (the cell at step ``t``, see :func:`rnnviz.draw_cell`);
+      ``"time"`` only for stacked cells and the ConvLSTM2D.
     * ``t``: the step outlined in every view (``0`` to ``timesteps - 1``; default the last). The Play button
       beside its slider steps through them.
     * ``canvas``: ``"auto"`` (live ipympl canvas in a Jupyter kernel, else a PNG image),
@@ -98,6 +117,7 @@ def explore(
     settings = {"seed": _checks.integer(seed, "seed", *LIMITS["seed"])}
     own_layer = own_x = None
     if layer is not None:
+        _refuse_stacked_or_conv(layer)
         kind, is_bi = require_plain_layer(layer, "the explorer")
         inner = layer.forward_layer if is_bi else layer
         given = {"units": int(inner.units)}
@@ -105,16 +125,22 @@ def explore(
             given["features"] = int(inner.cell.kernel.shape[0])
         _agree("units", units, given["units"], "the layer")
         _agree("features", features, given.get("features"), "the layer")
-        settings.update(cell=kind, bidirectional=is_bi, **given)
+        settings.update(cell=kind, cells=1, bidirectional=is_bi, **given)
         own_layer = layer
         if return_sequences is None:
             return_sequences = bool(inner.return_sequences)
         if return_state is None:
             return_state = bool(inner.return_state)
     else:
-        settings["cell"] = _checks.choice(cell, "cell", SUPPORTED_KINDS)
+        settings["cell"] = _checks.choice(cell, "cell", KINDS)
+        settings["cells"] = _checks.integer(cells, "cells", *CELLS)
         settings["bidirectional"] = _checks.flag(bidirectional, "bidirectional")
+        _refuse_combination(settings)
     if x is not None:
+        if settings["cell"] == CONV:
+            raise ValueError(f"x: the explorer makes the {CONV}'s input itself, seeded frames (batch, timesteps, "
+                             f"{CONV_FRAME[0]}, {CONV_FRAME[1]}, features); got your own x {np.shape(x)}. Leave x out, "
+                             "or draw your own: rnnviz.plot_conv_states(rnnviz.trace(layer, x)).")
         own_x = _checks.sequence(x, "x", features=settings.get("features"))
         asked = {"batch": batch, "timesteps": timesteps, "features": features}
         for name, size in zip(("batch", "timesteps", "features"), own_x.shape, strict=True):
@@ -128,12 +154,65 @@ def explore(
     settings["return_state"] = _checks.flag(False if return_state is None else return_state, "return_state")
     settings["sample"] = _checks.sample(sample, settings["batch"])
     settings["view"] = _checks.choice(view, "view", VIEWS)
+    if settings["view"] != "time" and _only_over_time(settings):
+        raise ValueError(f"view: {_what(settings)} is drawn over time only, got view={view!r}: the unrolled and cell "
+                         "views draw one cell of an LSTM, GRU or SimpleRNN layer. Leave view out, or pass "
+                         "view='time'.")
     last = settings["timesteps"] - 1
     settings["t"] = last if t is None else _checks.integer(t, "t", 0, last)
     canvas = _checks.choice(canvas, "canvas", CANVASES)
     if canvas == "auto":
         canvas = "ipympl" if _in_kernel() and _has_ipympl() else "image"
     return Explorer(settings, own_layer, own_x, canvas)
+
+
+def _refuse_stacked_or_conv(layer) -> None:
+    """The explorer makes its own stacked cells and ConvLSTM2D (seeded): a learner's own gets a pointer."""
+    keras = import_keras()
+    name = type(layer).__name__
+    if name.startswith("ConvLSTM"):
+        raise ValueError(
+            f"layer: the explorer makes its own small ConvLSTM2D, so it takes LSTM, GRU or SimpleRNN layers; got a "
+            f"{name}. Open it with explore(cell='ConvLSTM2D', units=filters), or draw your layer: "
+            "rnnviz.plot_conv_states(rnnviz.trace(layer, x), return_sequences, return_state)."
+        )
+    if isinstance(layer, keras.layers.RNN) and isinstance(layer.cell, keras.layers.StackedRNNCells):
+        cells = layer.cell.cells
+        kinds = {type(c).__name__.removesuffix("Cell") for c in cells}
+        hint = (f"explore(cell={kinds.pop()!r}, cells={len(cells)}, units={int(cells[0].units)})"
+                if len(kinds) == 1 and len(cells) in CELLS and len({int(c.units) for c in cells}) == 1
+                else "explore(cell='LSTM', cells=2)")
+        raise ValueError(
+            "layer: the explorer stacks its own seeded cells, so it takes LSTM, GRU or SimpleRNN layers; got an RNN "
+            f"over {len(cells)} stacked cells. Open a stack like it with {hint}, or draw your layer: "
+            "rnnviz.plot_states(rnnviz.trace(layer, x))."
+        )
+
+
+def _refuse_combination(s: dict) -> None:
+    if s["cell"] == CONV and (s["bidirectional"] or s["cells"] > 1):
+        raise ValueError(f"cell: the explorer's {CONV} is one layer in one direction; got cells={s['cells']}, "
+                         f"bidirectional={s['bidirectional']}. Leave cells and bidirectional out for a {CONV}.")
+    if s["cells"] > 1 and s["bidirectional"]:
+        raise ValueError("bidirectional: rnnviz does not trace a Bidirectional around stacked cells; got "
+                         f"bidirectional=True with cells={s['cells']}. Pass one of them: cells=1, or "
+                         "bidirectional=False.")
+
+
+def _only_over_time(s: dict) -> bool:
+    """Whether settings ``s`` make a layer the unrolled and cell views cannot draw (stacked cells, a ConvLSTM2D)."""
+    return s["cell"] == CONV or s["cells"] > 1
+
+
+def _what(s: dict) -> str:
+    """The layer of settings ``s`` in Keras's words, e.g. ``RNN([GRUCell(2), GRUCell(2)])``."""
+    if s["cell"] == CONV:
+        return f"{CONV}(filters={s['units']}, kernel_size={CONV_KERNEL}, padding=\"same\")"
+    if s["cells"] > 1:
+        cell = f"{s['cell']}Cell({s['units']})"
+        return f"RNN([{', '.join([cell] * s['cells'])}])"
+    inner = f"{s['cell']}({s['units']})"
+    return f"Bidirectional({inner})" if s["bidirectional"] else inner
 
 
 def _agree(name: str, given, actual, source: str) -> None:
@@ -177,7 +256,7 @@ def _reaction(method):
 class Explorer:
     """Widgets over one :class:`~rnnviz.plot.StatesView`; build it with :func:`explore`.
 
-    * ``controls``: ``{"cell", "bidirectional", "return_sequences", "return_state", "units",
+    * ``controls``: ``{"cell", "cells", "bidirectional", "return_sequences", "return_state", "units",
       "timesteps", "features", "batch", "sample", "seed", "view", "t", "play", "reset"}`` -> ipywidgets;
       set ``.value`` to drive it (``controls["reset"].click()`` brings back the starting settings;
       ``controls["play"]`` steps ``t`` in the page).
@@ -186,8 +265,15 @@ class Explorer:
       call) that recreates the drawn numbers when pasted into a new notebook, with each returned
       tensor's shape; ``notice``: what the explorer warns about now ("" when all is as asked).
     * ``trace``: the current :class:`~rnnviz.Trace` / :class:`~rnnviz.BidirectionalTrace`
-      (``h``, ``c`` ``(batch, timesteps, units)``); ``layer``: the Keras layer it came from.
+      (``h``, ``c`` ``(batch, timesteps, units)``), :class:`~rnnviz.StackedTrace` (``cells=2``: a Trace per
+      cell) or :class:`~rnnviz.ConvTrace` (``h``, ``c`` ``(batch, timesteps, 6, 6, filters)``); ``layer``: the
+      Keras layer it came from. ``view``: the time view drawn (a :class:`~rnnviz.plot.StatesView`, or a
+      :class:`~rnnviz.conv_plot.ConvStatesView` for the ConvLSTM2D).
     * ``widget``: the whole ipywidgets box that is displayed.
+
+    Stacked cells and the ConvLSTM2D are drawn over time only, and neither is Bidirectional (a ConvLSTM2D
+    is not stacked either): while one is chosen, the controls it cannot use are greyed out at the value it
+    uses, the notice says why, and choosing another kind gives back the values they had.
     """
 
     def __init__(self, settings: dict, own_layer=None, own_x: np.ndarray | None = None, canvas: str = "image"):
@@ -209,10 +295,11 @@ class Explorer:
         self._code_box = widgets.HTML(layout=widgets.Layout(min_width="0", flex="1 1 320px", margin="0 0 0 12px"))
         self._notice_box = widgets.HTML(layout=widgets.Layout(min_width="0"))
         self._picture = self._make_picture()
-        self.trace: Trace | BidirectionalTrace | None = None
+        self.trace: Trace | BidirectionalTrace | StackedTrace | ConvTrace | None = None
         self.layer = None
-        self.view: StatesView | None = None
+        self.view: StatesView | ConvStatesView | None = None
         self._quiet = False
+        self._wanted: dict = {}  # a greyed-out control's value from before, given back when it is free again
         self._pngs: dict = {}  # each view's (PNG, alt text) of the current trace and sample, by (view, t, flags)
         self._step_pictures: dict = {}  # the unrolled view's drawings of the current trace and sample
         self._cell_pictures = None  # the cell view's drawing of the current trace and sample
@@ -220,7 +307,7 @@ class Explorer:
         self._look_ahead(flags=True)  # for an explorer that opens on the unrolled or cell view
         for name in ("return_sequences", "return_state"):
             self.controls[name].observe(self._on_flag, names="value")
-        for name in ("cell", "bidirectional", "units", "timesteps", "features", "batch", "seed"):
+        for name in ("cell", "cells", "bidirectional", "units", "timesteps", "features", "batch", "seed"):
             self.controls[name].observe(self._on_size, names="value")
         self.controls["sample"].observe(self._on_sample, names="value")
         self.controls["t"].observe(self._on_t, names="value")
@@ -231,18 +318,20 @@ class Explorer:
         c = self.controls
         # Rows of two controls (about 520 px) beside the code; where there is less room the code wraps below.
         def labelled(name):  # ToggleButtons put their description above them: a label beside them instead
-            if name not in ("cell", "return_sequences", "return_state", "view"):
+            if name not in ("cell", "cells", "return_sequences", "return_state", "view"):
                 return c[name]
-            width = "36px" if name in ("cell", "view") else "118px"
-            label = widgets.Label(name, layout=widgets.Layout(width=width, flex="0 0 auto"))
+            width = {"cell": "36px", "view": "36px", "cells": "36px"}.get(name, "118px")
+            label = widgets.Label("stack" if name == "cells" else name,
+                                  layout=widgets.Layout(width=width, flex="0 0 auto"))
             return widgets.HBox([label, c[name]], layout=widgets.Layout(flex="0 0 auto"))
 
-        rows = [widgets.HBox([labelled(a), labelled(b)])
-                for a, b in (("cell", "bidirectional"), ("return_sequences", "return_state"), ("units", "timesteps"),
-                             ("features", "batch"), ("sample", "seed"))]
+        rows = [widgets.HBox([labelled("cell")]), widgets.HBox([labelled("cells"), c["bidirectional"]])]
+        rows += [widgets.HBox([labelled(a), labelled(b)])
+                 for a, b in (("return_sequences", "return_state"), ("units", "timesteps"), ("features", "batch"))]
+        rows.append(widgets.HBox([c["sample"], c["seed"], c["reset"]]))
         rows.append(widgets.HBox([labelled("view"), widgets.HBox([c["t"], c["play"]])]))
-        panel = widgets.VBox([*rows, widgets.HBox([c["reset"], self._notice_box])],
-                             layout=widgets.Layout(flex="0 0 auto", width="585px"))
+        # The notice (empty most of the time, so it takes no room) spans the panel under the controls.
+        panel = widgets.VBox([*rows, self._notice_box], layout=widgets.Layout(flex="0 0 auto", width="585px"))
         self.widget = widgets.VBox([
             widgets.HBox([panel, self._code_box], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")),
             self._picture,
@@ -263,7 +352,8 @@ class Explorer:
 
     @staticmethod
     def _layer_key(s: dict) -> tuple:
-        return (s["cell"], bool(s["bidirectional"]), s["units"], s["features"], s["seed"])
+        """make_layer's arguments for settings ``s``, in its order."""
+        return (s["cell"], bool(s["bidirectional"]), s["units"], s["features"], s["seed"], s["cells"])
 
     def _get_layer(self, s: dict):
         key = self._layer_key(s)
@@ -275,12 +365,12 @@ class Explorer:
         return self._layers[key]
 
     def _own_x_fits(self, s: dict) -> bool:
-        return self._own_x is not None and self._own_x.shape == (s["batch"], s["timesteps"], s["features"])
+        return self._own_x is not None and self._own_x.shape == _x_shape(s)
 
     def _get_trace(self, s: dict):
         key = (*self._layer_key(s), s["batch"], s["timesteps"])
         if key not in self._traces:
-            shape = (s["batch"], s["timesteps"], s["features"])
+            shape = _x_shape(s)
             own = self._own_x_fits(s)
             x = self._own_x if own else np.random.default_rng(s["seed"]).normal(size=shape).astype(np.float32)
             self._traces[key] = (trace(self._get_layer(s), x), own)
@@ -326,6 +416,7 @@ class Explorer:
 
     @_reaction
     def _on_view(self) -> None:
+        self._fit_controls()  # a greyed-out view set from code goes back to "over time"
         self._show()
         self._look_ahead(flags=True)
 
@@ -364,6 +455,7 @@ class Explorer:
     def _on_reset(self, button=None) -> None:
         """Every control back to its starting value, then one retrace (not one per control)."""
         with self._lock:
+            self._wanted = {}
             with self._quietly():
                 start = self._start
                 self.controls["sample"].max = max(start["batch"] - 1, 0)  # first the ranges, then the values
@@ -372,7 +464,38 @@ class Explorer:
                     self.controls[name].value = value
             self._retrace()
 
+    def _fit_controls(self) -> None:
+        """Grey out, at the value the layer uses, what the chosen kind cannot have; free it again otherwise.
+
+        Stacked cells: no Bidirectional, the "over time" view only. A ConvLSTM2D: also one cell. A control that
+        is freed again gets back the value it had before it was greyed out. Its tooltip says why it is grey.
+        """
+        c = self.controls
+        conv = c["cell"].value == CONV
+        why = _why_grey(c["cell"].value)
+        with self._quietly():
+            for name in ("cells", "bidirectional", "view"):  # in this order: the stack decides the other two
+                widget = c[name]
+                if name == "cells":
+                    forced = 1 if conv else None
+                else:
+                    forced = (False if name == "bidirectional" else "time") if conv or c["cells"].value > 1 else None
+                if forced is not None:
+                    if not widget.disabled:
+                        self._wanted[name] = widget.value
+                    widget.value, widget.disabled = forced, True
+                elif widget.disabled:
+                    widget.disabled = False
+                    widget.value = self._wanted.pop(name, widget.value)
+            c["bidirectional"].tooltip = why["bidirectional"] if c["bidirectional"].disabled else \
+                "Wrap the layer in Bidirectional: a forward and a backward copy"
+            c["cells"].tooltips = [why["cells"]] * 2 if c["cells"].disabled else list(_CELLS_TIPS)
+            c["view"].tooltips = [why["view"]] * 3 if c["view"].disabled else list(_VIEW_TIPS)
+            c["units"].description = "filters" if conv else "units"
+            c["features"].description = "channels" if conv else "features"
+
     def _retrace(self) -> None:
+        self._fit_controls()
         s = self.settings
         self.trace, self._x_is_own = self._get_trace(s)
         sample, t, play = self.controls["sample"], self.controls["t"], self.controls["play"]
@@ -390,8 +513,12 @@ class Explorer:
     def _redraw(self) -> None:
         s = self.settings
         # No header in the figure (the code beside it lists the flags and shapes); one size for every setting.
-        self.view = StatesView(self.trace, s["sample"], figure=self.figure, header=False, dpi=FIGURE_DPI,
-                               size=FIGURE_SIZE, side_by_side=True)
+        if isinstance(self.trace, ConvTrace):  # filter 0 of the ConvLSTM2D's h and c, as images
+            self.view = ConvStatesView(self.trace, s["sample"], 0, figure=self.figure, header=False, dpi=FIGURE_DPI,
+                                       size=FIGURE_SIZE)
+        else:
+            self.view = StatesView(self.trace, s["sample"], figure=self.figure, header=False, dpi=FIGURE_DPI,
+                                   size=FIGURE_SIZE, side_by_side=True)
         self._pngs = {}
         self._step_pictures = {}
         self._cell_pictures = None
@@ -400,23 +527,28 @@ class Explorer:
         self._show()
 
     def _write_notice(self) -> None:
-        """Say, visibly, when the figure no longer shows the learner's own x or layer, and how to get them back."""
+        """Say, visibly, why controls are greyed out, and when the figure no longer shows the learner's own x or
+        layer (and how to get them back)."""
         s, lines = self.settings, []
         if self._own_x is not None and not self._own_x_fits(s):
-            lines.append(f"These sizes do not fit your x {self._own_x.shape} (batch, timesteps, features): the figure "
-                         f"uses random numbers from seed {s['seed']} instead.")
+            if s["cell"] == CONV:
+                lines.append(f"A {CONV} reads frames, not your x {self._own_x.shape}: the figure uses random frames "
+                             f"from seed {s['seed']}.")
+            else:
+                lines.append(f"These sizes do not fit your x {self._own_x.shape} (batch, timesteps, features): the "
+                             f"figure uses random numbers from seed {s['seed']} instead.")
         if self._own_layer is not None and self.layer is not self._own_layer:
             lines.append("These settings are not your layer's: the figure uses a new layer seeded with "
                          f"seed {s['seed']}.")
-        self.notice = " ".join(lines)
-        if self.notice:
-            self.notice += " Reset brings yours back."
-        self._notice_box.value = (
-            "" if not self.notice else
-            "<div role='status' style='border-left:4px solid #b35900; background:#fff4e5; color:#000; "
-            f"padding:4px 8px; margin:4px 0; font-size:13px; line-height:1.35'><b>\u26a0 Note:</b> "
-            f"{html.escape(self.notice)}</div>"
-        )
+        warning = " ".join(lines) + (" Reset brings yours back." if lines else "")
+        info = _why_only_over_time(s)
+        self.notice = " ".join(part for part in (info, warning) if part)
+        box = ("<div role='status' style='border-left:4px solid {edge}; background:{fill}; color:#000; padding:4px 8px; "
+               "margin:4px 0; font-size:13px; line-height:1.35'><b>{head}</b> {text}</div>")
+        self._notice_box.value = "".join([
+            box.format(edge="#0072B2", fill="#eaf3fb", head="\u2139 Greyed out:", text=html.escape(info)) if info else "",
+            box.format(edge="#b35900", fill="#fff4e5", head="\u26a0 Note:", text=html.escape(warning)) if warning else "",
+        ])
 
     def _write_code(self) -> None:
         s = self.settings
@@ -518,10 +650,45 @@ class Explorer:
 
     def __repr__(self) -> str:
         s = self.settings
-        inner = f"{s['cell']}({s['units']})"
-        what = f"Bidirectional({inner})" if s["bidirectional"] else inner
-        return (f"Explorer of {what} on x ({s['batch']}, {s['timesteps']}, {s['features']}), "
+        return (f"Explorer of {_what(s)} on x {_x_shape(s)}, "
                 f"return_sequences={s['return_sequences']}, return_state={s['return_state']}")
+
+
+def _x_shape(s: dict) -> tuple[int, ...]:
+    """The input of settings ``s``: ``(batch, timesteps, features)``, or frames ``(batch, timesteps, 6, 6,
+    features)`` for the ConvLSTM2D."""
+    if s["cell"] == CONV:
+        return (s["batch"], s["timesteps"], *CONV_FRAME, s["features"])
+    return (s["batch"], s["timesteps"], s["features"])
+
+
+_CELLS_TIPS = ("One layer, e.g. LSTM(units)", "Two cells stacked in one layer, e.g. RNN([LSTMCell(units), "
+               "LSTMCell(units)]): cell 1 reads cell 0's h at every step")
+_VIEW_TIPS = ("h and c over time", "the layer unrolled over time", "the cell at step t")
+
+
+def _why_grey(cell: str) -> dict[str, str]:
+    """Each greyed-out control's tooltip, for a stack of ``cell`` cells or the ConvLSTM2D."""
+    if cell == CONV:
+        return {"cells": f"A {CONV} is one layer here: Keras has no public ConvLSTM cell to stack",
+                "bidirectional": f"rnnviz does not trace a Bidirectional {CONV}",
+                "view": f"A {CONV}'s states are images: drawn over time only"}
+    return {"cells": "", "bidirectional": "rnnviz does not trace a Bidirectional around stacked cells; "
+                                          "choose 1 cell for Bidirectional",
+            "view": "The unrolled and cell views draw one cell: choose 1 cell, or draw one cell of the stack, "
+                    "rnnviz.draw_unrolled(rnnviz.trace(layer, x).cells[1])"}
+
+
+def _why_only_over_time(s: dict) -> str:
+    """Why controls are greyed out for settings ``s``, and what to do instead ("" when none is)."""
+    if s["cell"] == CONV:
+        return (f"{CONV}: h and c are {CONV_FRAME[0]}\u00d7{CONV_FRAME[1]} images (filter 0 drawn), shown over time "
+                "only; one cell, one direction. Choose LSTM, GRU or SimpleRNN for the other views, 2 cells or "
+                "Bidirectional.")
+    if s["cells"] > 1:
+        return ("2 cells: the unrolled and cell views draw one cell, and rnnviz traces no Bidirectional stack: choose "
+                "1 cell for those. To draw one cell of this stack: rnnviz.draw_unrolled(rnnviz.trace(layer, x).cells[1]).")
+    return ""
 
 
 def _b64(data: bytes) -> str:
@@ -545,8 +712,14 @@ def _make_controls(s: dict) -> dict:
                                      layout=widgets.Layout(width="auto", margin="2px 12px 2px 0"))
 
     return {
-        "cell": widgets.ToggleButtons(options=list(SUPPORTED_KINDS), value=s["cell"], style={"button_width": "96px"},
+        "cell": widgets.ToggleButtons(options=list(KINDS), value=s["cell"], style={"button_width": "114px"},
+                                      tooltips=["LSTM: h and c", "GRU: h only", "SimpleRNN: h only",
+                                                f"ConvLSTM2D: h and c are images ({CONV_FRAME[0]}\u00d7{CONV_FRAME[1]} "
+                                                "frames, 3\u00d73 kernel)"],
                                       layout=widgets.Layout(width="auto", margin="2px 16px 2px 0")),
+        "cells": widgets.ToggleButtons(options=[("1 cell", 1), ("2 cells", 2)], value=s["cells"],
+                                       tooltips=list(_CELLS_TIPS), style={"button_width": "70px"},
+                                       layout=widgets.Layout(width="auto", margin="2px 16px 2px 0")),
         "bidirectional": widgets.Checkbox(value=s["bidirectional"], description="Bidirectional", indent=False,
                                           layout=widgets.Layout(width="150px")),
         "return_sequences": flag("return_sequences"),
@@ -559,11 +732,10 @@ def _make_controls(s: dict) -> dict:
                                     disabled=s["batch"] == 1, continuous_update=False,
                                     style={"description_width": "72px"}, layout=widgets.Layout(width="250px")),
         "seed": widgets.BoundedIntText(value=s["seed"], min=LIMITS["seed"][0], max=LIMITS["seed"][1],
-                                       description="seed", style={"description_width": "72px"},
-                                       layout=widgets.Layout(width="250px")),
+                                       description="seed", style={"description_width": "40px"},
+                                       layout=widgets.Layout(width="170px")),
         "view": widgets.ToggleButtons(options=[("over time", "time"), ("unrolled", "unrolled"), ("cell at t", "cell")],
-                                      value=s["view"], tooltips=["h and c over time", "the layer unrolled over time",
-                                                                 "the cell at step t"],
+                                      value=s["view"], tooltips=list(_VIEW_TIPS),
                                       style={"button_width": "86px"}, layout=widgets.Layout(width="auto",
                                                                                             margin="2px 6px 2px 0")),
         "t": widgets.IntSlider(value=s["t"], min=0, max=s["timesteps"] - 1, description="t", continuous_update=False,

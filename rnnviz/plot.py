@@ -1,8 +1,9 @@
 """Draw h (and c) at every timestep, with what Keras returns for a pair of flags marked.
 
 A :class:`StatesView` draws a trace once: one panel per state (h, and c for an
-LSTM; both directions for a ``Bidirectional``), a line per unit (a heatmap when
-there are many units). :meth:`StatesView.update` then only moves the marks,
+LSTM; both directions for a ``Bidirectional``; one row of panels per cell for an
+``RNN`` over stacked cells, the top cell at the top), a line per unit (a heatmap
+when there are many units). :meth:`StatesView.update` then only moves the marks,
 labels and muted overlays for new ``return_sequences`` / ``return_state``
 values, so flipping a flag is a re-selection, not a recomputation. The
 explorer widget reuses the same view; :func:`plot_states` is the one-call
@@ -11,7 +12,8 @@ static picture.
 How the marks read (none of them by colour alone):
 
 * returned values: a black frame with light hatching, and above the panel the
-  Keras name and shape, e.g. ``output (1, 3, 1)`` or ``state_c (1, 1)``;
+  Keras name and shape, e.g. ``output (1, 3, 1)``, ``state_c (1, 1)``, or for
+  stacked cells the nested name ``cell_0 state_h (1, 5)``;
 * the whole sequence (``return_sequences=True``): the frame spans every step;
   the last step only: a thick frame around that step (for the backward half of
   a ``Bidirectional`` layer, its last step is timestep 0);
@@ -28,13 +30,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.font_manager import FontProperties
+from matplotlib.patches import FancyArrowPatch, Rectangle
+from matplotlib.textpath import TextToPath
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
 from . import _checks
 from ._blit import background_without, paste_and_draw
-from .trace import BidirectionalTrace, Trace
+from .trace import BidirectionalTrace, StackedTrace, Trace
 
 __all__ = ["StatesFigure", "StatesView", "plot_states"]
 
@@ -56,6 +60,10 @@ _WIDTH, _LEFT, _RIGHT = 12.0, 2.3, 2.0
 _TOP, _BOTTOM, _PANEL, _GAP = 2.0, 0.75, 1.6, 1.25
 _HEAD_X = 0.3
 _COLUMN_GAP = 0.9  # between the forward and backward columns of a Bidirectional layer drawn side by side
+# Stacked cells: an arrow up the left edge (_STACK_FLOW wide) left of the cells' names (their width sets the left
+# margin, with room for tick labels), in the grid (side_by_side) a "c" label left of the c column; rows a bit closer.
+_STACK_FLOW, _TICK_ROOM, _STACK_COLUMN_GAP, _STACK_GAP = 0.7, 0.85, 1.2, 0.95
+_HEADER_CHARS = 95  # header lines wrap (between returned values) beyond this many characters
 
 _STATE_WORDS = {"h": "hidden state", "c": "cell state"}
 
@@ -90,7 +98,7 @@ class StatesFigure(Figure):
 
 @dataclass
 class _Panel:
-    """One axes: one state (h or c) of one direction, ``values`` ``(timesteps, units)`` in input order."""
+    """One axes: one state (h or c) of one direction or cell, ``values`` ``(timesteps, units)`` in input order."""
 
     state: str  # "h" or "c"
     direction: str | None  # None, "forward" or "backward"
@@ -98,9 +106,14 @@ class _Panel:
     backwards: bool = False  # the layer read the input last step first (go_backwards)
     ax: object = None
     artists: dict = field(default_factory=dict)
+    cell: str | None = None  # stacked cells: the Keras name of this cell's state list, e.g. "cell_0"
+    layer: str = ""  # stacked cells: what the cell is, e.g. "GRUCell(4)"
+    top: bool = False  # stacked cells: the top cell, whose h is the layer's output
 
     @property
     def key(self) -> str:
+        if self.cell is not None:
+            return f"{self.cell} {self.state}"
         return self.state if self.direction is None else f"{self.direction} {self.state}"
 
     @property
@@ -112,31 +125,48 @@ class _Panel:
 class StatesView:
     """A figure of h (and c) at every timestep that re-marks itself for new flags.
 
-    * ``trace``: a :class:`~rnnviz.Trace` (``h``, ``c`` ``(batch, timesteps, units)``) or a
-      :class:`~rnnviz.BidirectionalTrace`; only sample ``sample`` of the batch is drawn.
+    * ``trace``: a :class:`~rnnviz.Trace` (``h``, ``c`` ``(batch, timesteps, units)``), a
+      :class:`~rnnviz.BidirectionalTrace` or a :class:`~rnnviz.StackedTrace` (each cell's ``h``, ``c``
+      ``(batch, timesteps, units of that cell)``); only sample ``sample`` of the batch is drawn.
     * ``figure``: a Figure to draw into (cleared and resized first), or ``None`` for a new one.
+    * ``header``: whether to write the flags and what Keras returns above the panels.
+    * ``size``: ``(width, height)`` in inches to fit the panels into, or ``None`` to size the figure by them.
+    * ``side_by_side``: a Bidirectional trace in two columns (forward, backward) instead of one; stacked
+      cells as a grid, one row per cell and one column per state (h, c), instead of one panel per row.
 
     Arguments are trusted (check them at the public entry point). After construction,
     :meth:`update` re-marks the view; :attr:`marks` and :attr:`labels` say what is marked.
     """
 
-    def __init__(self, trace: Trace | BidirectionalTrace, sample: int = 0, figure: Figure | None = None,
-                 header: bool = True, dpi: float = 100, size: tuple[float, float] | None = None,
-                 side_by_side: bool = False):
+    def __init__(self, trace: Trace | BidirectionalTrace | StackedTrace, sample: int = 0,
+                 figure: Figure | None = None, header: bool = True, dpi: float = 100,
+                 size: tuple[float, float] | None = None, side_by_side: bool = False):
         self.trace = trace
-        self._top = _TOP if header else _TOP - 0.8
+        self._stacked = isinstance(trace, StackedTrace)
+        self._show_header = header
+        # The header's second line lists what Keras returns; stacked cells' nested states may need more lines.
+        extra = len(_wrapped(trace.returns(True, True))) - 1 if header and self._stacked else 0
+        self._top = (_TOP + 0.35 * extra) if header else _TOP - 0.8
         self.sample = sample
         self.panels = _panels(trace, sample)
-        # A Bidirectional trace side by side: forward panels on the left, backward on the right.
-        self._columns = 2 if side_by_side and isinstance(trace, BidirectionalTrace) else 1
-        rows = len(self.panels) // self._columns
+        # Side by side: a Bidirectional trace's forward panels on the left, backward on the right; stacked
+        # cells as a grid, h on the left and c (LSTM cells) on the right. Else one column.
+        self._slots, self._columns = _slots(trace, self.panels, side_by_side)
+        rows = 1 + max(row for row, _ in self._slots)
+        self._gap = _STACK_GAP if self._stacked else _GAP
+        self._left = _LEFT
+        if self._stacked:  # wide enough for the longest line beside a panel, e.g. "SimpleRNNCell(12)"
+            reads = f"reads t={trace.timesteps - 1}\u2192{0}" if trace.go_backwards else ""
+            widest = max(_text_width(line, FONT["label"]) for p in self.panels
+                         for line in self._cell_label(p, 0, reads, p.values.shape[1] > MAX_LINES).splitlines())
+            self._left = max(_LEFT, _STACK_FLOW + widest + _TICK_ROOM)
         if size is None:  # the panels set the height
             width = _WIDTH
-            height = self._top + _BOTTOM + rows * _PANEL + (rows - 1) * _GAP
+            height = self._top + _BOTTOM + rows * _PANEL + (rows - 1) * self._gap
             self._panel = _PANEL
         else:  # a fixed size (the explorer's canvas never changes size): the panels share the height
             width, height = size
-            self._panel = (height - self._top - _BOTTOM - (rows - 1) * _GAP) / rows
+            self._panel = (height - self._top - _BOTTOM - (rows - 1) * self._gap) / rows
         self._width = width
         if figure is None:
             figure = StatesFigure(figsize=(width, height), dpi=dpi)
@@ -161,31 +191,40 @@ class StatesView:
             [*p.artists.get("lines", []), *(v for k, v in p.artists.items() if k != "lines")],
             key=lambda a: a.get_zorder())] + [self._header] * header
 
+    @property
+    def labels(self) -> dict[str, str]:
+        """Panel key (``"h"``, ``"forward c"``, ``"cell_0 h"``, ...) -> the text now written above that panel."""
+        return {p.key: p.artists["label"].get_text() for p in self.panels}
+
     # -- drawing once -------------------------------------------------------------------------
     def _draw_static(self, height: float) -> None:
         fig, tr = self.figure, self.trace
-        units, steps = tr.units, tr.timesteps
+        steps = tr.timesteps
         W = self._width
         columns = self._columns
-        rows = len(self.panels) // columns
-        gap = _COLUMN_GAP if units <= MAX_LINES else _COLUMN_GAP + 0.9  # room for a colour bar between columns
-        column_width = (W - _LEFT - _RIGHT - (columns - 1) * gap) / columns
-        what = f"Bidirectional({tr.kind}({units}))" if isinstance(tr, BidirectionalTrace) else f"{tr.kind}({units})"
-        fig.text(
-            _HEAD_X / W, 1 - 0.25 / height,
-            f"{what} on x {tr.x.shape}: sample {self.sample} of {tr.batch}, every timestep",
-            fontsize=FONT["title"], fontweight="bold", va="top", ha="left",
-        )
+        rows = 1 + max(row for row, _ in self._slots)
+        many = any(p.values.shape[1] > MAX_LINES for p in self.panels)  # a heatmap: room for a colour bar
+        gap = (_STACK_COLUMN_GAP if self._stacked else _COLUMN_GAP) + 0.9 * many  # between columns
+        column_width = (W - self._left - _RIGHT - (columns - 1) * gap) / columns
+        if self._stacked:
+            head = f"{tr.kind} on x {tr.x.shape}: sample {self.sample} of {tr.batch}"
+        else:
+            units = tr.units
+            what = (f"Bidirectional({tr.kind}({units}))" if isinstance(tr, BidirectionalTrace)
+                    else f"{tr.kind}({units})")
+            head = f"{what} on x {tr.x.shape}: sample {self.sample} of {tr.batch}, every timestep"
+        fig.text(_HEAD_X / W, 1 - 0.25 / height, head, fontsize=FONT["title"], fontweight="bold", va="top", ha="left")
         self._header = fig.text(_HEAD_X / W, 1 - 0.7 / height, "", fontsize=FONT["label"], va="top", ha="left",
-                                linespacing=1.5, visible=self._top == _TOP)
-        for i, panel in enumerate(self.panels):
-            column, row = divmod(i, rows) if columns == 2 else (0, i)
-            bottom = height - self._top - (row + 1) * self._panel - row * _GAP
-            left = _LEFT + column * (column_width + gap)
+                                linespacing=1.5, visible=self._show_header)
+        lowest = {column: max(r for r, c in self._slots if c == column) for column in range(columns)}
+        for panel, (row, column) in zip(self.panels, self._slots, strict=True):
+            bottom = height - self._top - (row + 1) * self._panel - row * self._gap
+            left = self._left + column * (column_width + gap)
             ax = fig.add_axes((left / W, bottom / height, column_width / W, self._panel / height))
             panel.ax = ax
-            if units <= MAX_LINES:
-                self._draw_lines(panel, legend=row == 0 and column == columns - 1)
+            heatmap = panel.values.shape[1] > MAX_LINES
+            if not heatmap:
+                self._draw_lines(panel, legend=row == 0 and column == columns - 1 and not self._stacked)
             else:
                 self._draw_heatmap(panel, bottom, height, left + column_width)
             ax.set_xlim(-0.5, steps - 0.5)
@@ -193,13 +232,17 @@ class StatesView:
             ax.tick_params(labelsize=FONT["tick"])
             words = _STATE_WORDS[panel.state]
             reads = f"reads t={steps - 1}\u2192{0}" if panel.backwards else ""
+            if self._stacked:
+                self._label_cell(panel, column, reads, heatmap, xlabel=row == lowest[column])
+                self._add_marks(panel)
+                continue
             if columns == 1:
                 prefix = "" if panel.direction is None else f"{panel.direction} "
-                detail = ("\n" + reads if reads else "") + ("\n(y: unit)" if units > MAX_LINES else "")
+                detail = ("\n" + reads if reads else "") + ("\n(y: unit)" if heatmap else "")
                 ax.set_ylabel(f"{prefix}{panel.state}\n{words}{detail}", fontsize=FONT["label"], rotation=0,
                               ha="right", va="center", labelpad=12)
             elif column == 0:  # side by side: the state on the left, the direction under each column
-                detail = "\n(y: unit)" if units > MAX_LINES else ""
+                detail = "\n(y: unit)" if heatmap else ""
                 ax.set_ylabel(f"{panel.state}\n{words}{detail}", fontsize=FONT["label"], rotation=0,
                               ha="right", va="center", labelpad=12)
             if row == rows - 1:
@@ -209,6 +252,65 @@ class StatesView:
                     ax.set_xlabel(f"timestep t: {panel.direction} layer" + (f", {reads}" if reads else ""),
                                   fontsize=FONT["label"])
             self._add_marks(panel)
+        if self._stacked:
+            self._draw_stack_key(height, column_width, gap)
+
+    def _cell_label(self, panel: _Panel, column: int, reads: str, heatmap: bool) -> str:
+        """Stacked cells: the text beside a panel: the cell (``cell_1`` / ``GRUCell(4)``) and its state."""
+        if self._columns == 1:
+            detail = ("\n" + reads if reads else "") + ("\n(y: unit)" if heatmap else "")
+            return f"{panel.cell}\n{panel.layer}\n{panel.state} {_STATE_WORDS[panel.state]}{detail}"
+        if column == 0:  # the grid: the cell on the left of its row; h or c beside each panel
+            return f"{panel.cell}\n{panel.layer}\n{panel.state}" + ("\n(y: unit)" if heatmap else "")
+        return panel.state
+
+    def _label_cell(self, panel: _Panel, column: int, reads: str, heatmap: bool, xlabel: bool) -> None:
+        """Stacked cells: name the cell and the state beside a panel, and the time axis under a column."""
+        ax, words = panel.ax, _STATE_WORDS[panel.state]
+        ax.set_ylabel(self._cell_label(panel, column, reads, heatmap), fontsize=FONT["label"], rotation=0,
+                      ha="right", va="center", labelpad=12)
+        if xlabel:
+            if self._columns == 1:
+                ax.set_xlabel("timestep t", fontsize=FONT["label"])
+            else:
+                ax.set_xlabel(f"timestep t: {panel.state}, {words}" + (f", {reads}" if reads else ""),
+                              fontsize=FONT["label"])
+
+    def _draw_stack_key(self, height: float, column_width: float, gap: float) -> None:
+        """Stacked cells: how the rows connect, the units' legend, and what stands in for a missing c."""
+        fig, tr, W = self.figure, self.trace, self._width
+        top = height - self._top
+        bottom = top - (1 + max(row for row, _ in self._slots)) * (self._panel + self._gap) + self._gap
+        # Up the left edge, as in a diagram of stacked layers: x enters the bottom cell, the top cell's h is output.
+        flow = " \u2192 ".join(["x", *tr.state_names, "output"])
+        fig.text(0.12 / W, (top + bottom) / 2 / height, flow, rotation=90, fontsize=FONT["note"], color="#333333",
+                 ha="left", va="center")
+        fig.add_artist(FancyArrowPatch(((0.5 / W), (bottom + 0.1) / height), ((0.5 / W), (top - 0.1) / height),
+                                       transform=fig.transFigure, arrowstyle="-|>", mutation_scale=18, lw=1.5,
+                                       color="#333333"))
+        # One legend for every cell (unit u has the same colour in each), beside the first row free of a colour bar.
+        lined = [p for p in self.panels if "lines" in p.artists]
+        if lined:
+            widest = max(lined, key=lambda p: len(p.artists["lines"]))
+            right_column = self._columns - 1
+            row = min((r for r in range(1 + max(r for r, _ in self._slots))
+                       if not any(s == (r, right_column) and p.values.shape[1] > MAX_LINES
+                                  for p, s in zip(self.panels, self._slots, strict=True))), default=0)
+            y = top - row * (self._panel + self._gap)
+            fig.legend(handles=widest.artists["lines"], loc="upper left", bbox_to_anchor=(
+                (W - _RIGHT + 0.02 * column_width) / W, y / height), fontsize=FONT["note"], frameon=False,
+                handlelength=2.5, borderaxespad=0)
+        if self._columns == 2:  # the grid: a cell without c leaves its c slot to say so
+            left = self._left + column_width + gap
+            for k, (name, cell) in enumerate(zip(tr.state_names, tr.cells, strict=True)):
+                if cell.c is not None:
+                    continue
+                row = len(tr.cells) - 1 - k
+                y = top - row * (self._panel + self._gap) - self._panel / 2
+                fig.text((left + column_width / 2) / W, y / height,
+                         f"no c: a {cell.kind}Cell keeps only h\n(return_state gives {name} "
+                         f"[{', '.join(cell.state_names)}])", fontsize=FONT["note"], style="italic",
+                         color="#333333", ha="center", va="center", linespacing=1.4)
 
     def _draw_lines(self, panel: _Panel, legend: bool) -> None:
         ax, values = panel.ax, panel.values
@@ -222,7 +324,7 @@ class StatesView:
         lo, hi = min(values.min(), 0.0), max(values.max(), 0.0)
         pad = 0.15 * (hi - lo) if hi > lo else 0.1
         ax.set_ylim(lo - pad, hi + pad)
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=2 if self._stacked and self._panel < 1.0 else 4))
         if legend:
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=FONT["note"], frameon=False,
                       handlelength=2.5, borderaxespad=0)
@@ -313,28 +415,39 @@ class StatesView:
         """
         self.return_sequences, self.return_state = return_sequences, return_state
         returned = self.trace.returns(return_sequences, return_state)
-        shapes = {name: tuple(arr.shape) for name, arr in returned}
+        shapes = _flat_shapes(returned)
         self.marks = {}
         for panel in self.panels:
             items = _panel_returns(self.trace, panel, return_sequences, return_state, shapes)
             self.marks[panel.key] = {text: span for text, span in items}
             self._mark(panel, items)
-        listed = ", ".join(f"{name} {shape}" for name, shape in shapes.items())
         self.figure.alt_text = self.alt_text()
+        if self._stacked and return_state:  # Keras nests the states: one list per cell after the output
+            lists = len(returned) - 1
+            what = f"the output and {lists} state list{'s' if lists > 1 else ''}, one per cell"
+        else:
+            what = f"{len(shapes)} tensor{'s' if len(shapes) > 1 else ''}"
+        listed = "\n".join(_wrapped(returned)) if self._stacked else _listing(returned)
         self._header.set_text(
             f"return_sequences={return_sequences}, return_state={return_state}   \u2192   "
-            f"Keras returns {len(shapes)} tensor{'s' if len(shapes) > 1 else ''}:\n{listed}"
+            f"Keras returns {what}:\n{listed}"
         )
 
     def alt_text(self) -> str:
         """A short text alternative for the figure: what it draws and what Keras returns for the current flags."""
         tr = self.trace
+        flags = f"return_sequences={self.return_sequences}, return_state={self.return_state}"
+        returned = _listing(tr.returns(self.return_sequences, self.return_state))
+        if self._stacked:
+            cells = "; ".join(f"{name} {cell.kind}Cell({cell.units}) {'h and c' if cell.c is not None else 'h'}"
+                              for name, cell in reversed(list(zip(tr.state_names, tr.cells, strict=True))))
+            below = "Each cell reads the h of the cell below; the " if len(tr.cells) > 1 else "The "
+            return (f"States of {tr.kind} at every timestep of x {tuple(tr.x.shape)}, sample {self.sample}, one row "
+                    f"per cell, the top cell at the top: {cells}. {below}output is the top cell's h. "
+                    f"With {flags} Keras returns {returned}: framed; the rest is faded.")
         layer, states = f"{tr.kind}({tr.units})", "h and c" if tr.kind == "LSTM" else "h"
         if isinstance(tr, BidirectionalTrace):
             layer, states = f"Bidirectional({layer})", f"forward and backward {states}"
-        flags = f"return_sequences={self.return_sequences}, return_state={self.return_state}"
-        returned = ", ".join(f"{name} {tuple(arr.shape)}"
-                             for name, arr in tr.returns(self.return_sequences, self.return_state))
         return (f"{states} of {layer} at every timestep of x {tuple(tr.x.shape)}, sample {self.sample}. "
                 f"With {flags} Keras returns {returned}: framed; the rest is faded.")
 
@@ -365,7 +478,8 @@ class StatesView:
             label.set_x(steps - 0.5 if forward_end else -0.5)
             label.set_color("#000000")
         else:
-            label.set_text(f"Keras does not return {panel.state} here" + ("\n" if self._columns == 2 else " ")
+            what = panel.state if panel.cell is None else f"{panel.cell} {panel.state}"
+            label.set_text(f"Keras does not return {what} here" + ("\n" if self._columns == 2 or self._stacked else " ")
                            + "(return_state=True adds the last one)")
             label.set_horizontalalignment("left")
             label.set_x(-0.5)
@@ -378,7 +492,16 @@ class StatesView:
         note.set_text("not returned by Keras" if w >= 1.5 or steps <= 2 else "not\nreturned")
 
 
-def _panels(trace: Trace | BidirectionalTrace, sample: int) -> list[_Panel]:
+def _panels(trace: Trace | BidirectionalTrace | StackedTrace, sample: int) -> list[_Panel]:
+    if isinstance(trace, StackedTrace):  # the top cell first, as it is drawn
+        out = []
+        for name, tr in reversed(list(zip(trace.state_names, trace.cells, strict=True))):
+            order = tr.input_steps.argsort()
+            about = dict(cell=name, layer=f"{tr.kind}Cell({tr.units})", top=tr is trace.cells[-1])
+            out.append(_Panel("h", None, tr.h[sample][order], tr.go_backwards, **about))
+            if tr.c is not None:
+                out.append(_Panel("c", None, tr.c[sample][order], tr.go_backwards, **about))
+        return out
     if isinstance(trace, BidirectionalTrace):
         out = []
         for direction, tr in (("forward", trace.forward), ("backward", trace.backward)):
@@ -396,11 +519,14 @@ def _panels(trace: Trace | BidirectionalTrace, sample: int) -> list[_Panel]:
 
 def _panel_returns(trace, panel: _Panel, return_sequences: bool, return_state: bool,
                    shapes: dict[str, tuple[int, ...]]) -> list[tuple[str, tuple[int, int]]]:
-    """``(label, (first, last) input timestep)`` for each returned tensor drawn from this panel."""
+    """``(label, (first, last) input timestep)`` for each returned tensor drawn from this panel.
+
+    ``shapes``: each returned tensor's name -> shape; a stacked cell's states are named ``"cell_0 state_h"``.
+    """
     steps = panel.values.shape[0]
     final = (panel.last, panel.last)
     items = []
-    if panel.state == "h":
+    if panel.state == "h" and (panel.cell is None or panel.top):  # of stacked cells, only the top one outputs
         span = (0, steps - 1) if return_sequences else final
         if panel.direction is None:
             items.append((f"output {shapes['output']}", span))
@@ -410,7 +536,12 @@ def _panel_returns(trace, panel: _Panel, return_sequences: bool, return_state: b
             name = f"{panel.direction}_output"
             items.append((f"{name} {shapes[name]}", span))
     if return_state:
-        name = f"state_{panel.state}" if panel.direction is None else f"{panel.direction}_{panel.state}"
+        if panel.cell is not None:
+            name = f"{panel.cell} state_{panel.state}"
+        elif panel.direction is None:
+            name = f"state_{panel.state}"
+        else:
+            name = f"{panel.direction}_{panel.state}"
         items.append((f"{name} {shapes[name]}", final))
     if len(items) == 2 and items[0][1] == items[1][1]:
         items[1] = (f"{items[1][0]}  (the same numbers)", items[1][1])
@@ -426,6 +557,55 @@ def _panel_returns(trace, panel: _Panel, return_sequences: bool, return_state: b
     return items
 
 
+def _text_width(text: str, size: float) -> float:
+    """The width in inches of one line of ``text`` at ``size`` points (the same on every canvas)."""
+    return TextToPath().get_text_width_height_descent(text, FontProperties(size=size), ismath=False)[0] / 72
+
+
+def _slots(trace, panels: list[_Panel], side_by_side: bool) -> tuple[list[tuple[int, int]], int]:
+    """``(row, column)`` of each panel, row 0 at the top, and the number of columns."""
+    if side_by_side and isinstance(trace, BidirectionalTrace):  # forward on the left, backward on the right
+        rows = len(panels) // 2
+        return [divmod(i, rows)[::-1] for i in range(len(panels))], 2
+    if side_by_side and isinstance(trace, StackedTrace):  # a row per cell (top cell first); h left, c right
+        cells = list(dict.fromkeys(p.cell for p in panels))
+        columns = 2 if any(p.state == "c" for p in panels) else 1
+        return [(cells.index(p.cell), 0 if p.state == "h" else 1) for p in panels], columns
+    return [(i, 0) for i in range(len(panels))], 1
+
+
+def _flat_shapes(pairs) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every returned tensor; a nested state is named after its list too: ``"cell_0 state_h"``."""
+    shapes = {}
+    for name, value in pairs:
+        if isinstance(value, list):
+            shapes.update({f"{name} {inner}": tuple(arr.shape) for inner, arr in value})
+        else:
+            shapes[name] = tuple(value.shape)
+    return shapes
+
+
+def _items(pairs) -> list[str]:
+    """What Keras returns, in its order and nesting: ``["output (1, 4)", "cell_0 [state_h (1, 5), state_c (1, 5)]"]``."""
+    return [f"{name} [{', '.join(_items(value))}]" if isinstance(value, list) else f"{name} {tuple(value.shape)}"
+            for name, value in pairs]
+
+
+def _listing(pairs) -> str:
+    return ", ".join(_items(pairs))
+
+
+def _wrapped(pairs, chars: int = _HEADER_CHARS) -> list[str]:
+    """:func:`_listing` in lines of at most about ``chars`` characters, broken only between returned values."""
+    lines = [""]
+    for item in _items(pairs):
+        if lines[-1] and len(lines[-1]) + len(item) + 2 > chars:
+            lines[-1] += ","
+            lines.append("")
+        lines[-1] += (", " if lines[-1] else "") + item
+    return lines
+
+
 def _merged_label(trace: BidirectionalTrace, direction: str, shape: tuple[int, ...]) -> str:
     """How one direction's h enters a Bidirectional layer's merged ``output``."""
     if trace.merge_mode == "concat":
@@ -435,7 +615,7 @@ def _merged_label(trace: BidirectionalTrace, direction: str, shape: tuple[int, .
 
 
 def plot_states(
-    trace: Trace | BidirectionalTrace,
+    trace: Trace | BidirectionalTrace | StackedTrace,
     return_sequences: bool = False,
     return_state: bool = False,
     sample: int = 0,
@@ -443,15 +623,20 @@ def plot_states(
     """Draw h (and c for an LSTM) at every timestep, marking what Keras returns for these flags.
 
     * ``trace``: from :func:`rnnviz.trace`; ``h`` and ``c`` are ``(batch, timesteps, units)``.
-      A :class:`~rnnviz.BidirectionalTrace` shows both directions, in input order.
+      A :class:`~rnnviz.BidirectionalTrace` shows both directions, in input order. A
+      :class:`~rnnviz.StackedTrace` (an ``RNN`` over stacked cells) shows one row of panels per cell,
+      the top cell at the top, each named as Keras names its state list (``cell_1: GRUCell(4)``);
+      each cell's ``h``, ``c`` are ``(batch, timesteps, units of that cell)``.
     * ``return_sequences``, ``return_state``: the flags to mark.
     * ``sample``: which sample of the batch to draw (``0`` to ``batch - 1``; ``-1`` is the last).
 
-    Returns a :class:`matplotlib.figure.Figure`, 12 inches wide. Each returned tensor is labelled
-    with its Keras name and shape, e.g. ``output (1, 3, 1)``, ``state_h (1, 1)``, ``state_c (1, 1)``;
-    the values Keras does not return stay visible but muted.
+    Returns a :class:`matplotlib.figure.Figure`, 12 inches wide, whose ``alt_text`` describes it. Each
+    returned tensor is labelled with its Keras name and shape, e.g. ``output (1, 3, 1)``, ``state_h (1, 1)``,
+    ``state_c (1, 1)``; for stacked cells ``output`` is the top cell's h and ``return_state`` adds each
+    cell's final states, labelled with their nested names, e.g. ``cell_0 state_h (1, 5)``. The values
+    Keras does not return stay visible but muted.
     """
-    trace = _checks.traced(trace, "trace")
+    trace = _checks.traced(trace, "trace", stacked=True)
     return_sequences = _checks.flag(return_sequences, "return_sequences")
     return_state = _checks.flag(return_state, "return_state")
     sample = _checks.sample(sample, trace.batch)

@@ -3,7 +3,8 @@
 :func:`keras_snippet` writes a complete, paste-able snippet: imports, the seed, ``x``,
 the layer with its flags and every argument that differs from Keras's defaults, the
 call, and one comment per returned tensor with its shape. The variables are named as
-Keras (and the figure) name the tensors: ``output``, ``state_h``, ``forward_c`` ...
+Keras (and the figure) name the tensors: ``output``, ``state_h``, ``forward_c`` ..., and
+nested as Keras nests them for stacked cells: ``output, [cell_0_h, cell_0_c], [cell_1_h] = layer(x)``.
 
 Why a seed is enough for the explorer's own layers: Keras 3 gives each random
 initialiser its seed when the layer is *constructed*, drawn from Python's ``random``,
@@ -26,10 +27,18 @@ import numpy as np
 
 from . import _checks
 from ._quiet import import_keras
-from .trace import SUPPORTED_KINDS, BidirectionalTrace, Trace, require_plain_layer
+from .conv_trace import ConvTrace
+from .trace import SUPPORTED_KINDS, BidirectionalTrace, StackedTrace, Trace, require_plain_layer
 from .trace import trace as run_trace
 
 __all__ = ["keras_snippet", "make_layer"]
+
+#: The kinds :func:`make_layer` builds: Keras's vector-state layers, and a small ConvLSTM2D.
+KINDS = (*SUPPORTED_KINDS, "ConvLSTM2D")
+#: A ConvLSTM2D from :func:`make_layer` reads frames of this size ``(rows, cols)``, with a 3x3 kernel and
+#: ``padding="same"`` (so h and c are images of the same size).
+CONV_FRAME = (6, 6)
+CONV_KERNEL = 3
 
 #: The longest line the snippet aims for (the explorer shows it in a box about 600 px wide).
 WIDTH = 72
@@ -42,21 +51,42 @@ _NOT_ARGUMENTS = {"name", "trainable", "units", "return_sequences", "return_stat
 _ACTIVATIONS = ("activation", "recurrent_activation")
 
 
-def make_layer(cell: str, bidirectional: bool, units: int, features: int, seed: int):
+def make_layer(cell: str, bidirectional: bool, units: int, features: int, seed: int, cells: int = 1):
     """A built Keras layer with the weights ``keras_snippet(..., seed=seed)`` recreates.
 
     Calls ``keras.utils.set_random_seed(seed)`` (which also seeds Python's and NumPy's
-    global generators), then builds ``keras.layers.<cell>(units)`` with default arguments,
-    wrapped in ``Bidirectional`` when asked, for input ``(batch, timesteps, features)``.
+    global generators), then builds, with default arguments otherwise:
+
+    * ``cells=1``: ``keras.layers.<cell>(units)``, wrapped in ``Bidirectional`` when asked,
+      for input ``(batch, timesteps, features)``;
+    * ``cells=2``: ``keras.layers.RNN([<cell>Cell(units), <cell>Cell(units)])``, two stacked
+      cells (not with ``bidirectional``), for the same input;
+    * ``cell="ConvLSTM2D"``: ``ConvLSTM2D(units, 3, padding="same")`` (``units`` filters) for frames
+      ``(batch, timesteps, 6, 6, features)``: :data:`CONV_FRAME`, ``features`` channels.
     """
-    cell = _checks.choice(cell, "cell", SUPPORTED_KINDS)
+    cell = _checks.choice(cell, "cell", KINDS)
     bidirectional = _checks.flag(bidirectional, "bidirectional")
     units = _checks.integer(units, "units", 1)
     features = _checks.integer(features, "features", 1)
     seed = _checks.integer(seed, "seed", *SEEDS)
+    cells = _checks.integer(cells, "cells", 1, 2)
+    if cell == "ConvLSTM2D" and (bidirectional or cells > 1):
+        raise ValueError(f"cell: a ConvLSTM2D is made as one layer, one direction; got bidirectional={bidirectional}, "
+                         f"cells={cells}. Pass bidirectional=False, cells=1.")
+    if cells > 1 and bidirectional:
+        raise ValueError("bidirectional: rnnviz does not trace a Bidirectional around stacked cells; got "
+                         "bidirectional=True with cells=2. Pass bidirectional=False, or cells=1.")
     keras = import_keras()
     keras.utils.set_random_seed(seed)
-    layer = getattr(keras.layers, cell)(units)
+    if cell == "ConvLSTM2D":
+        layer = keras.layers.ConvLSTM2D(units, CONV_KERNEL, padding="same")
+        layer.build((None, None, *CONV_FRAME, features))
+        return layer
+    if cells > 1:
+        cell_class = getattr(keras.layers, f"{cell}Cell")
+        layer = keras.layers.RNN([cell_class(units) for _ in range(cells)])
+    else:
+        layer = getattr(keras.layers, cell)(units)
     if bidirectional:
         layer = keras.layers.Bidirectional(layer)
     layer.build((None, None, features))
@@ -79,14 +109,28 @@ def keras_snippet(trace, return_sequences: bool, return_state: bool, *, seed: in
     ``output, state_h, state_c = layer(x)``, each followed by a comment with its shape
     (``(batch, timesteps, units)`` or ``(batch, units)``) and what it holds.
     Anything that keeps the snippet from reproducing the trace is said in a note at its top.
+
+    A :class:`~rnnviz.StackedTrace` (``RNN([LSTMCell(2), LSTMCell(2)])``) or a
+    :class:`~rnnviz.ConvTrace` (``ConvLSTM2D(filters, 3, padding="same")``, ``x``
+    ``(batch, timesteps, rows, cols, channels)``) is written from the seed only (``layer=None``):
+    Keras returns a stacked layer's states as one list per cell, unpacked as
+    ``output, [cell_0_h, cell_0_c], [cell_1_h, cell_1_c] = layer(x)``.
     """
-    trace = _checks.traced(trace, doing="write as one Keras layer")
+    if not isinstance(trace, (StackedTrace, ConvTrace)):
+        trace = _checks.traced(trace, doing="write as one Keras layer")
     flags = {"return_sequences": _checks.flag(return_sequences, "return_sequences"),
              "return_state": _checks.flag(return_state, "return_state")}
     seed = _checks.integer(seed, "seed", *SEEDS)
     own_x = _checks.flag(own_x, "own_x")
     if layer is None:
         _check_seeded_trace(trace)
+    elif isinstance(trace, (StackedTrace, ConvTrace)):
+        kind = "an RNN over stacked cells" if isinstance(trace, StackedTrace) else f"a {trace.kind}"
+        raise ValueError(
+            f"layer: keras_snippet writes out a learner's own LSTM, GRU or SimpleRNN layer (or a Bidirectional "
+            f"around one); for {kind} it remakes the seeded layer of make_layer only. Pass layer=None if the trace "
+            "came from make_layer(..., seed), or copy your layer's code and weights yourself."
+        )
     else:
         _check_own_layer(layer, trace)
     if not own_x:
@@ -103,8 +147,8 @@ def keras_snippet(trace, return_sequences: bool, return_state: bool, *, seed: in
     if layer is not None:
         code += _weight_lines(layer, trace, notes)
     pairs = trace.returns(flags["return_sequences"], flags["return_state"])
-    code.append(_unpack([name for name, _ in pairs], "layer(x)" if mask is None else "layer(x, mask=mask)"))
-    code += _comments(pairs, trace, flags["return_sequences"])
+    code.append(_unpack(unpack_targets(pairs), "layer(x)" if mask is None else "layer(x, mask=mask)"))
+    code += _comments(flat_returns(pairs), trace, flags["return_sequences"])
 
     names = sorted(classes, key=lambda n: (not n.isupper(), n))  # isort's order: LSTM, GRU before Bidirectional
     head = ["import keras", "import numpy as np", f"from keras.layers import {', '.join(names)}", ""]
@@ -121,6 +165,17 @@ def _what(kind: str, bidirectional: bool, units: int) -> str:
 
 def _check_seeded_trace(trace) -> None:
     """With ``layer=None`` the trace must be one a default layer can make."""
+    if isinstance(trace, ConvTrace):
+        _check_seeded_conv(trace)
+        return
+    if isinstance(trace, StackedTrace):
+        if trace.go_backwards:
+            raise ValueError(
+                "layer: this trace comes from an RNN over stacked cells with go_backwards=True, not from the default "
+                "stack make_layer builds from a seed, so keras_snippet cannot write it. Trace "
+                "make_layer(cell, False, units, features, seed, cells=2) instead."
+            )
+        return
     inner = trace.forward if isinstance(trace, BidirectionalTrace) else trace
     if inner.go_backwards or (isinstance(trace, Trace) and trace.zero_output_for_mask):
         setting = "go_backwards=True" if inner.go_backwards else "zero_output_for_mask=True"
@@ -128,6 +183,18 @@ def _check_seeded_trace(trace) -> None:
             f"layer: this trace comes from a layer with {setting}, not from the default layer make_layer "
             "builds from a seed, so the snippet cannot remake it from the seed alone. Pass the layer you "
             "traced: keras_snippet(trace, ..., layer=layer)."
+        )
+
+
+def _check_seeded_conv(trace: ConvTrace) -> None:
+    """A ConvTrace the snippet can write: channels-last, read forwards, h the size of each frame (``padding="same"``)."""
+    frame = tuple(trace.x.shape[2:-1])
+    if trace.go_backwards or trace.data_format != "channels_last" or trace.out_spatial != frame:
+        raise ValueError(
+            f"layer: keras_snippet writes the {trace.kind} make_layer builds ({trace.kind}(filters, {CONV_KERNEL}, "
+            f"padding=\"same\"), channels-last, read forwards); this trace's layer differs (h {trace.out_spatial} "
+            f"per frame {frame}, data_format={trace.data_format!r}, go_backwards={trace.go_backwards}). Trace "
+            "make_layer('ConvLSTM2D', False, filters, channels, seed) over frames of the size you want."
         )
 
 
@@ -220,6 +287,12 @@ def _arg(key, value, text: str) -> str:
 def _layer_call(trace, layer, flags: dict, notes: list[str]) -> tuple[_Call, set[str]]:
     """The layer's constructor call, and the ``keras.layers`` classes it names."""
     flag_args = [(name, "True") for name, on in flags.items() if on]
+    if isinstance(trace, StackedTrace):
+        cells = [f"{cell.kind}Cell({cell.units})" for cell in trace.cells]
+        return _Call("RNN", [(None, f"[{', '.join(cells)}]"), *flag_args]), {"RNN", *(c.split("(")[0] for c in cells)}
+    if isinstance(trace, ConvTrace):
+        args = [("filters", str(trace.filters)), ("kernel_size", str(CONV_KERNEL)), ("padding", '"same"'), *flag_args]
+        return _Call(trace.kind, args), {trace.kind}
     if layer is None:
         call = _Call(trace.kind, [(None, str(trace.units)), *flag_args])
         if not isinstance(trace, BidirectionalTrace):
@@ -395,6 +468,9 @@ def _array_lines(name: str, arr: np.ndarray, dtype: str) -> list[str]:
 
 
 def _x_lines(trace, seed: int, own_x: bool, notes: list[str]) -> list[str]:
+    if isinstance(trace, ConvTrace) and own_x:
+        raise ValueError("own_x: keras_snippet writes the seeded frames of make_layer's ConvLSTM2D only; got "
+                         "own_x=True. Pass own_x=False with the seed that made x.")
     shape = trace.x.shape
     if not own_x:
         return [f'x = np.random.default_rng({seed}).normal(size={shape}).astype("float32")']
@@ -451,6 +527,25 @@ def _note_other_numbers(layer, trace, notes: list[str]) -> None:
 
 # -- the call and what it returns ----------------------------------------------------------------
 
+def unpack_targets(pairs) -> list[str]:
+    """The names ``layer(x)`` is unpacked into, nested as Keras nests them: ``["output", "[cell_0_h, cell_0_c]"]``."""
+    return [name if not isinstance(value, list) else "[" + ", ".join(n for n, _ in _cell_states(name, value)) + "]"
+            for name, value in pairs]
+
+
+def flat_returns(pairs) -> list[tuple[str, np.ndarray]]:
+    """``returns()`` pairs as the snippet's variables, one array each: a stacked cell's ``("cell_0", [...])`` becomes
+    ``("cell_0_h", h), ("cell_0_c", c)``."""
+    flat = []
+    for name, value in pairs:
+        flat += _cell_states(name, value) if isinstance(value, list) else [(name, value)]
+    return flat
+
+
+def _cell_states(cell: str, states) -> list[tuple[str, np.ndarray]]:
+    return [(f"{cell}_{state.removeprefix('state_')}", arr) for state, arr in states]
+
+
 def _unpack(names: list[str], call: str) -> str:
     """``a, b = layer(x)``, the names wrapped in parentheses when the line is too long."""
     one = f"{', '.join(names)} = {call}"
@@ -475,6 +570,26 @@ def _comments(pairs, trace, return_sequences: bool) -> list[str]:
 
 def _describe(name: str, trace, return_sequences: bool) -> str:
     """What one returned tensor holds, in words."""
+    if isinstance(trace, StackedTrace):
+        last = int(trace.cells[0].input_steps[-1])
+        top = len(trace.cells) - 1
+        if name == "output":
+            return ("the top cell's h at every timestep" if return_sequences
+                    else f"the top cell's h at t={last}")
+        cell, state = name.rsplit("_", 1)
+        k = int(cell.split("_")[1])
+        same = ""
+        if k == top and state == "h":
+            same = ", equal to " + ("output[:, -1]" if return_sequences else "output")
+        return f"cell {k}'s {state} at t={last}{same}"
+    if isinstance(trace, ConvTrace):  # read forwards (see _check_seeded_conv)
+        last = trace.timesteps - 1
+        if name == "output":
+            return ("h at every timestep, an image (rows, cols, filters) each" if return_sequences
+                    else f"h at the last timestep, t={last}: (rows, cols, filters)")
+        if name == "state_h":
+            return f"h at t={last}, equal to {'output[:, -1]' if return_sequences else 'output'}"
+        return f"c at t={last} (Keras gives no earlier c)"
     if isinstance(trace, Trace):
         last = int(trace.input_steps[-1])
         where = f"t={last}" if not trace.go_backwards else f"the last step read (t={last})"

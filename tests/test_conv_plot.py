@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import rnnviz
-from rnnviz.conv_plot import plot_conv_states
+from rnnviz.conv_plot import ConvStatesView, plot_conv_states
 
 FLAGS = [(False, False), (True, False), (False, True), (True, True)]
 LAYERS = {1: keras.layers.ConvLSTM1D, 2: keras.layers.ConvLSTM2D, 3: keras.layers.ConvLSTM3D}
@@ -69,7 +69,7 @@ def test_labels_and_frames_follow_keras_returns(traces, rank, seq, state):
         for t, ax in enumerate(fig.state_axes[s]):
             thick = ax.spines["left"].get_linewidth() >= 3
             assert thick == (t in framed), (s, t)
-            words = [txt.get_text() for txt in ax.texts]
+            words = [txt.get_text() for txt in ax.texts if txt.get_visible()]
             assert any("not" in w and "returned" in w for w in words) == (t not in framed)
             assert ax.images[0].get_alpha() == (1.0 if t in framed else pytest.approx(0.3))
     assert fig._repr_mimebundle_()[1]["image/png"]["alt"] == fig.alt_text
@@ -111,3 +111,34 @@ def test_vector_trace_points_to_plot_states():
     trace = rnnviz.trace(keras.layers.LSTM(2), np.ones((1, 3, 1), "float32"))
     with pytest.raises(TypeError, match="plot_states"):
         plot_conv_states(trace)
+
+
+def _rgb(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def test_view_remarks_in_place_as_a_fresh_drawing():
+    """The explorer's view: a figure of a fixed size; flipping flags and moving t re-marks the same axes, and
+    the pixels equal those of a view drawn with those flags from the start."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    trace = _trace(2)
+    fig = Figure(figsize=(13.6, 5.5), dpi=66)
+    FigureCanvasAgg(fig)
+    view = ConvStatesView(trace, 1, 2, figure=fig, header=False, dpi=66, size=(13.6, 5.5))
+    axes = list(fig.axes)
+    for rs, rst, t in [(False, False, 3), (True, True, 0), (False, True, 2), (True, False, None)]:
+        view.set_t(t)
+        view.update(rs, rst)
+        view.render()
+        assert fig.axes == axes and tuple(fig.get_size_inches()) == (13.6, 5.5)
+        assert view.marks == plot_conv_states(trace, rs, rst, sample=1, filter=2).marks
+        assert view.labels["h"].startswith("Keras returns output")
+        fresh = ConvStatesView(trace, 1, 2, header=False, dpi=66, size=(13.6, 5.5))
+        fresh.set_t(t)
+        fresh.update(rs, rst)
+        np.testing.assert_array_equal(np.asarray(fig.canvas.buffer_rgba())[..., :3], _rgb(fresh.figure))
+    inked = np.flatnonzero((_rgb(fig) < 250).any(axis=(0, 2)))
+    assert inked[0] < 0.35 * 898 and inked[-1] > 0.9 * 898  # the images sit in the middle, the colour bar right

@@ -9,7 +9,7 @@ import pytest
 import rnnviz
 from rnnviz.explorer import Explorer
 
-CONTROLS = {"cell", "return_sequences", "return_state", "units", "timesteps", "features", "batch", "seed",
+CONTROLS = {"cell", "cells", "return_sequences", "return_state", "units", "timesteps", "features", "batch", "seed",
             "bidirectional", "sample"}
 
 
@@ -167,7 +167,14 @@ def test_ipympl_canvas_mode_headless():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"cell": "LSTMs"}, ValueError, "cell: expected one of 'LSTM', 'GRU', 'SimpleRNN', got 'LSTMs'"),
+        ({"cell": "LSTMs"}, ValueError, "cell: expected one of 'LSTM', 'GRU', 'SimpleRNN', 'ConvLSTM2D', got 'LSTMs'"),
+        ({"cells": 3}, ValueError, "cells: expected a whole number from 1 to 2, got 3"),
+        ({"cells": 2, "bidirectional": True}, ValueError, "bidirectional: rnnviz does not trace a Bidirectional around"),
+        ({"cell": "ConvLSTM2D", "cells": 2}, ValueError, "cell: the explorer's ConvLSTM2D is one layer in one direction"),
+        ({"cell": "ConvLSTM2D", "bidirectional": True}, ValueError, "cell: the explorer's ConvLSTM2D is one layer"),
+        ({"cells": 2, "view": "unrolled"}, ValueError, r"view: RNN\(\[LSTMCell\(2\), LSTMCell\(2\)\]\) is drawn over time"),
+        ({"cell": "ConvLSTM2D", "view": "cell"}, ValueError, "view: ConvLSTM2D.* is drawn over time only"),
+        ({"cell": "ConvLSTM2D", "x": np.zeros((1, 3, 1))}, ValueError, "x: the explorer makes the ConvLSTM2D's input"),
         ({"units": 0}, ValueError, "units: expected a whole number from 1 to 32, got 0"),
         ({"timesteps": 2.5}, TypeError, "timesteps: expected a whole number"),
         ({"batch": 100}, ValueError, "batch: expected a whole number from 1 to 8"),
@@ -320,3 +327,168 @@ def test_a_bidirectional_layer_unrolled_gets_the_tall_canvas():
     ex.controls["bidirectional"].value = False
     wide = rnnviz.explorer._pixels(rnnviz.explorer.FIGURE_SIZE)
     assert _pixels(ex._picture.value).shape == (wide[1], wide[0], 3)
+
+
+# -- stacked cells and the ConvLSTM2D ---------------------------------------------------------------
+
+def _returned(trace, rs, rst) -> list[tuple[str, tuple]]:
+    """What the figure names for each returned tensor: ``output``, ``state_h``, or ``cell_0 state_h`` for a stack."""
+    out = []
+    for name, value in trace.returns(rs, rst):
+        if isinstance(value, list):
+            out += [(f"{name} {state}", tuple(arr.shape)) for state, arr in value]
+        else:
+            out.append((name, tuple(value.shape)))
+    return out
+
+
+def _code_matches_the_trace(ex: Explorer) -> None:
+    """The explorer's snippet, run on its own, gives every returned tensor, named and nested as Keras returns them."""
+    from rnnviz.snippet import flat_returns, unpack_targets
+
+    s = ex.settings
+    returned = ex.trace.returns(s["return_sequences"], s["return_state"])
+    assert _call_line(ex.code) == f"{', '.join(unpack_targets(returned))} = layer(x)"
+    namespace = {}
+    exec(ex.code, namespace)  # noqa: S102  (our own generated snippet)
+    for name, arr in flat_returns(returned):
+        np.testing.assert_allclose(np.asarray(namespace[name]), arr, atol=1e-5, err_msg=f"{name}\n{ex.code}")
+        assert str(tuple(arr.shape)) in ex.code
+
+
+def test_two_stacked_cells_and_back():
+    ex = rnnviz.explore(units=3, timesteps=4, canvas="image")
+    figure = ex.figure
+    ex.controls["cells"].value = 2
+    assert isinstance(ex.trace, rnnviz.StackedTrace) and [c.kind for c in ex.trace.cells] == ["LSTM", "LSTM"]
+    assert ex.trace.cells[1].h.shape == (1, 4, 3) and ex.figure is figure
+    assert repr(ex) == ("Explorer of RNN([LSTMCell(3), LSTMCell(3)]) on x (1, 4, 1), return_sequences=False, "
+                        "return_state=False")
+    assert type(ex.layer) is keras.layers.RNN
+    np.testing.assert_allclose(np.asarray(ex.layer(ex.trace.x)), ex.trace.cells[1].h[:, -1], atol=1e-5)
+    # Bidirectional and the unrolled and cell views are greyed out, and the notice says why and what to do instead.
+    assert ex.controls["bidirectional"].disabled and ex.controls["view"].disabled
+    assert ex.controls["bidirectional"].value is False and ex.controls["view"].value == "time"
+    assert "does not trace a Bidirectional" in ex.controls["bidirectional"].tooltip
+    assert "2 cells" in ex.notice and "trace(layer, x).cells[1]" in ex.notice and "Greyed out" in ex._notice_box.value
+    trace = ex.trace
+    for rs, rst in [(False, True), (True, True), (True, False), (False, False)]:
+        ex.controls["return_sequences"].value, ex.controls["return_state"].value = rs, rst
+        assert ex.trace is trace and ex.figure is figure  # flags re-mark, never trace again
+        labels = "\n".join(ex.view.labels.values())
+        for name, shape in _returned(trace, rs, rst):
+            assert f"{name} {shape}" in labels and f"{name} {shape}" in _texts(ex.figure)
+            assert f"{name.split()[-1]} {shape}" in ex._alt()  # e.g. "cell_0 [state_h (1, 3), ...]"
+        _code_matches_the_trace(ex)
+    ex.controls["return_state"].value = True
+    assert _call_line(ex.code) == "output, [cell_0_h, cell_0_c], [cell_1_h, cell_1_c] = layer(x)"
+    ex.controls["cell"].value = "GRU"
+    assert [c.kind for c in ex.trace.cells] == ["GRU", "GRU"]
+    assert _call_line(ex.code) == "output, [cell_0_h], [cell_1_h] = layer(x)"
+    _code_matches_the_trace(ex)
+    assert tuple(ex.figure.get_size_inches()) == rnnviz.explorer.FIGURE_SIZE
+    ex.controls["cells"].value = 1  # back to one layer: everything is free again
+    assert isinstance(ex.trace, rnnviz.Trace) and ex.trace.kind == "GRU" and ex.notice == ""
+    assert not ex.controls["bidirectional"].disabled and not ex.controls["view"].disabled
+    assert ex._notice_box.value == "" and _call_line(ex.code) == "output, state_h = layer(x)"
+
+
+def test_greyed_out_controls_get_their_values_back():
+    """Two cells switch Bidirectional off and show the time view; one cell gives back what the learner had."""
+    ex = rnnviz.explore(bidirectional=True, view="unrolled", canvas="image")
+    ex.controls["cells"].value = 2
+    assert (ex.settings["bidirectional"], ex.settings["view"]) == (False, "time")
+    assert _pixels(ex._picture.value).shape[:2] == rnnviz.explorer._pixels(rnnviz.explorer.FIGURE_SIZE)[::-1]
+    ex.controls["cell"].value = "ConvLSTM2D"  # the ConvLSTM2D is one cell: the stack is greyed out too
+    assert ex.controls["cells"].disabled and ex.settings["cells"] == 1
+    ex.controls["cell"].value = "GRU"
+    assert ex.settings["cells"] == 2 and ex.controls["bidirectional"].disabled
+    ex.controls["cells"].value = 1
+    s = ex.settings
+    assert (s["cell"], s["cells"], s["bidirectional"], s["view"]) == ("GRU", 1, True, "unrolled")
+    assert isinstance(ex.trace, rnnviz.BidirectionalTrace)
+
+
+def test_reset_from_a_stack():
+    ex = rnnviz.explore(cells=2, cell="SimpleRNN", canvas="image")
+    assert isinstance(ex.trace, rnnviz.StackedTrace) and ex.controls["view"].disabled
+    start = ex.settings
+    ex.controls["cells"].value = 1
+    ex.controls["bidirectional"].value = True
+    ex.controls["reset"].click()
+    assert ex.settings == start and isinstance(ex.trace, rnnviz.StackedTrace)
+    assert ex.controls["bidirectional"].disabled and ex.controls["view"].disabled
+    ex.controls["view"].value = "unrolled"  # set from code while greyed out: the explorer keeps "over time"
+    assert ex.settings["view"] == "time" and ex._alt() == ex.view.alt_text()
+    ex.controls["cells"].value = 1  # nothing from before the reset comes back
+    assert ex.settings["bidirectional"] is False
+
+
+def test_conv_lstm2d_and_back():
+    ex = rnnviz.explore(units=3, canvas="image")
+    figure = ex.figure
+    ex.controls["features"].value = 2
+    ex.controls["cell"].value = "ConvLSTM2D"
+    assert isinstance(ex.trace, rnnviz.ConvTrace) and ex.trace.x.shape == (1, 3, 6, 6, 2)
+    assert ex.trace.h.shape == (1, 3, 6, 6, 3) and ex.figure is figure
+    assert type(ex.layer) is keras.layers.ConvLSTM2D
+    np.testing.assert_allclose(np.asarray(ex.layer(ex.trace.x)), ex.trace.h[:, -1], atol=1e-5)
+    assert repr(ex) == ('Explorer of ConvLSTM2D(filters=3, kernel_size=3, padding="same") on x (1, 3, 6, 6, 2), '
+                        "return_sequences=False, return_state=False")
+    assert (ex.controls["units"].description, ex.controls["features"].description) == ("filters", "channels")
+    assert all(ex.controls[name].disabled for name in ("cells", "bidirectional", "view"))
+    assert "ConvLSTM2D" in ex.notice and "images" in ex.notice
+    assert isinstance(ex.view, rnnviz.conv_plot.ConvStatesView)
+    trace, axes = ex.trace, list(ex.figure.axes)
+    pictures = {ex._picture.value}
+    for rs, rst in [(False, True), (True, True), (True, False), (False, False)]:
+        ex.controls["return_sequences"].value, ex.controls["return_state"].value = rs, rst
+        assert ex.trace is trace and ex.figure.axes == axes  # re-marked, not traced or drawn again
+        pictures.add(ex._picture.value)
+        returned = trace.returns(rs, rst)
+        assert list(ex.view.marks) == [name for name, _ in returned]
+        labels = "\n".join(ex.view.labels.values())
+        for name, arr in returned:
+            assert f"{name} {tuple(arr.shape)}" in labels and f"{name} {tuple(arr.shape)}" in ex._alt()
+        assert ex.view.labels["c"].startswith("Keras returns state_c" if rst else "Keras does not return c")
+        framed = ex.figure.state_axes["h"][-1].spines["left"].get_linewidth()
+        assert framed >= 3  # h at the last step is always returned (output)
+        _code_matches_the_trace(ex)
+    assert len(pictures) == 4
+    ex.controls["t"].value = 0
+    assert ex.view.t == 0 and ex.view._t_bands[0].get_visible()
+    assert _pixels(ex._picture.value).shape[:2] == rnnviz.explorer._pixels(rnnviz.explorer.FIGURE_SIZE)[::-1]
+    ex.controls["cell"].value = "LSTM"  # back: a vector layer, every control free again
+    assert isinstance(ex.trace, rnnviz.Trace) and ex.trace.x.shape == (1, 3, 2) and ex.notice == ""
+    assert ex.controls["units"].description == "units" and not ex.controls["view"].disabled
+
+
+def test_opening_on_a_stack_or_a_conv_lstm2d():
+    ex = rnnviz.explore(cell="GRU", cells=2, units=4, return_state=True, canvas="image")
+    assert [c.units for c in ex.trace.cells] == [4, 4] and ex.controls["bidirectional"].disabled
+    assert "layer = RNN([GRUCell(4), GRUCell(4)], return_state=True)" in ex.code
+    ex = rnnviz.explore(cell="ConvLSTM2D", timesteps=5, batch=2, sample=1, canvas="image")
+    assert ex.trace.x.shape == (2, 5, 6, 6, 1) and ex.view.sample == 1
+    assert "filter 0 of sample 1" in ex._alt()
+
+
+def test_a_learners_stack_or_conv_lstm_gets_a_pointer():
+    stack = keras.layers.RNN([keras.layers.GRUCell(3), keras.layers.GRUCell(3)])
+    with pytest.raises(ValueError, match=r"explore\(cell='GRU', cells=2, units=3\)"):
+        rnnviz.explore(layer=stack)
+    with pytest.raises(ValueError, match="layer: the explorer makes its own small ConvLSTM2D"):
+        rnnviz.explore(layer=keras.layers.ConvLSTM2D(2, 3))
+
+
+def test_live_canvas_sends_whole_frames_for_stacks_and_conv_lstm2d():
+    pytest.importorskip("ipympl")
+    ex = rnnviz.explore(canvas="ipympl")
+    sent = []
+    ex.figure.canvas.send = lambda content, buffers=None: sent.extend(buffers or [])
+    for name, value in [("cells", 2), ("return_state", True), ("cell", "GRU"), ("t", 1), ("cell", "ConvLSTM2D"),
+                        ("return_sequences", True), ("t", 2), ("units", 3), ("cell", "LSTM"), ("cells", 1)]:
+        before = len(sent)
+        ex.controls[name].value = value
+        assert len(sent) == before + 1, f"{name}: one change, one frame"
+        direct = rnnviz.explore(canvas="image", **ex.settings)
+        np.testing.assert_array_equal(_pixels(bytes(sent[-1])), _pixels(direct._png()), err_msg=f"{name}={value}")

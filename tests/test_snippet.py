@@ -12,7 +12,7 @@ import pytest
 
 import rnnviz
 from rnnviz import snippet
-from rnnviz.snippet import keras_snippet, make_layer
+from rnnviz.snippet import flat_returns, keras_snippet, make_layer
 
 TOL = 1e-5  # as in test_trace.py
 FLAGS = [(False, False), (True, False), (False, True), (True, True)]
@@ -39,9 +39,9 @@ def _x(shape, seed):
     return np.random.default_rng(seed).normal(size=shape).astype("float32")
 
 
-def _seeded(cell, bidirectional, units, shape, seed, flags, mask=None):
+def _seeded(cell, bidirectional, units, shape, seed, flags, mask=None, cells=1):
     """A case from make_layer: the snippet must remake the layer from the seed alone."""
-    layer = make_layer(cell, bidirectional, units, shape[-1], seed)
+    layer = make_layer(cell, bidirectional, units, shape[-1], seed, cells=cells)
     tr = rnnviz.trace(layer, _x(shape, seed), mask=mask)
     return [(tr, rs, rst, {"seed": seed}, layer.get_weights()) for rs, rst in flags]
 
@@ -63,6 +63,13 @@ def _cases():
     cases["bi-gru"] = _seeded("GRU", True, 2, (1, 3, 1), 4, [(False, True)])[0]
     cases["masked"] = _seeded("GRU", False, 2, (2, 4, 1), 7, [(True, True)],
                               mask=np.array([[True, True, False, False], [True, True, True, True]]))[0]
+    for kind in ("LSTM", "GRU", "SimpleRNN"):  # two stacked cells: Keras nests the states, one list per cell
+        cases[f"stacked-{kind}"] = _seeded(kind, False, 2, (2, 3, 2), 10, [(True, True)], cells=2)[0]
+    cases["stacked-lstm-none"] = _seeded("LSTM", False, 3, (1, 4, 1), 11, [(False, False)], cells=2)[0]
+    cases["stacked-gru-masked"] = _seeded("GRU", False, 2, (2, 4, 1), 12, [(False, True)], cells=2,
+                                          mask=np.array([[True, True, True, False], [True, True, True, True]]))[0]
+    cases["conv2d-both"], cases["conv2d-none"] = _seeded("ConvLSTM2D", False, 2, (2, 3, 6, 6, 2), 13,
+                                                         [(True, True), (False, False)])
     layer = make_layer("LSTM", False, 2, 1, 5)  # the seeded layer over a learner's own x
     cases["own-x"] = (rnnviz.trace(layer, odd_x), True, True, {"seed": 5, "own_x": True}, layer.get_weights())
 
@@ -85,7 +92,7 @@ def pasted(tmp_path_factory):
     jobs, codes = [], {}
     for key, (tr, rs, rst, kwargs, _) in cases.items():
         codes[key] = keras_snippet(tr, rs, rst, **kwargs)
-        jobs.append({"id": key, "code": codes[key], "names": [name for name, _ in tr.returns(rs, rst)]})
+        jobs.append({"id": key, "code": codes[key], "names": [name for name, _ in flat_returns(tr.returns(rs, rst))]})
     folder = tmp_path_factory.mktemp("paste")
     (folder / "jobs.json").write_text(json.dumps(jobs))
     (folder / "runner.py").write_text(RUNNER)
@@ -103,6 +110,8 @@ def pasted(tmp_path_factory):
 
 CASE_IDS = [f"lstm-{f}" for f in FLAGS] + [
     "gru", "simplernn", "bi-lstm-both", "bi-lstm-none", "bi-gru", "masked", "own-x",
+    "stacked-LSTM", "stacked-GRU", "stacked-SimpleRNN", "stacked-lstm-none", "stacked-gru-masked",
+    "conv2d-both", "conv2d-none",
     "own-gru-backwards-relu", "own-bi-sum", "own-bi-none-backward",
 ]
 
@@ -110,7 +119,7 @@ CASE_IDS = [f"lstm-{f}" for f in FLAGS] + [
 @pytest.mark.parametrize("key", CASE_IDS)
 def test_the_pasted_snippet_gives_every_returned_tensor(pasted, key):
     (tr, rs, rst, _, _), code, got = pasted[key]
-    for name, expected in tr.returns(rs, rst):
+    for name, expected in flat_returns(tr.returns(rs, rst)):
         assert got[name].shape == expected.shape, (name, code)
         np.testing.assert_allclose(got[name], expected, atol=TOL, rtol=0, err_msg=f"{name}\n{code}")
 
@@ -145,6 +154,37 @@ def test_snippet_reads_as_the_figure_names_it(pasted):
     assert "unit_forget_bias=False" in code and "Note" not in code
     for _, code, _ in pasted.values():
         assert max(len(line) for line in code.splitlines()) <= 88, code
+
+
+def test_stacked_and_conv_snippets_read_as_keras_returns_them(pasted):
+    """Keras returns a stacked layer's states as one list per cell: the snippet unpacks them the same way."""
+    _, code, _ = pasted["stacked-LSTM"]
+    assert "from keras.layers import RNN, LSTMCell\n" in code
+    assert "layer = RNN(\n    [LSTMCell(2), LSTMCell(2)],\n    return_sequences=True,\n    return_state=True,\n)\n" \
+           "output, [cell_0_h, cell_0_c], [cell_1_h, cell_1_c] = layer(x)\n" in code
+    assert "# cell_1_h  (2, 2)     cell 1's h at t=2, equal to output[:, -1]" in code
+    _, code, _ = pasted["stacked-GRU"]
+    assert "output, [cell_0_h], [cell_1_h] = layer(x)" in code
+    _, code, _ = pasted["stacked-lstm-none"]
+    assert "layer = RNN([LSTMCell(3), LSTMCell(3)])\noutput = layer(x)\n" in code
+    _, code, _ = pasted["conv2d-both"]
+    assert 'x = np.random.default_rng(13).normal(size=(2, 3, 6, 6, 2)).astype("float32")' in code
+    assert 'layer = ConvLSTM2D(\n    filters=2,\n    kernel_size=3,\n    padding="same",\n    return_sequences=True,' in code
+    assert "output, state_h, state_c = layer(x)" in code and "# output   (2, 3, 6, 6, 2)" in code
+
+
+def test_stacked_and_conv_snippets_refuse_what_they_cannot_remake():
+    stacked = rnnviz.trace(make_layer("LSTM", False, 2, 1, 0, cells=2), _x((1, 3, 1), 0))
+    with pytest.raises(ValueError, match="for an RNN over stacked cells it remakes the seeded layer"):
+        keras_snippet(stacked, False, False, seed=0, layer=make_layer("LSTM", False, 2, 1, 0, cells=2))
+    keras.utils.set_random_seed(0)
+    valid = rnnviz.trace(keras.layers.ConvLSTM2D(2, 3), _x((1, 2, 6, 6, 1), 0))
+    with pytest.raises(ValueError, match="h \\(4, 4\\) per frame \\(6, 6\\)"):
+        keras_snippet(valid, False, False, seed=0)
+    with pytest.raises(ValueError, match="bidirectional: rnnviz does not trace a Bidirectional around stacked"):
+        make_layer("GRU", True, 2, 1, 0, cells=2)
+    with pytest.raises(ValueError, match="cell: a ConvLSTM2D is made as one layer"):
+        make_layer("ConvLSTM2D", False, 2, 1, 0, cells=2)
 
 
 def test_make_layer_is_seeded_and_builds_the_default_layer():
