@@ -536,6 +536,13 @@ def _run_stacked(layer, x: np.ndarray, initial_state, mask) -> StackedTrace:
             "nests that cell's states one level too deep), so there is nothing to agree with. Wrap the cell without "
             f"the list, RNN({type(cells[0]).__name__}(...)), or stack two cells."
         )
+    if len(cells) == 1 and import_keras().backend.backend() == "jax":
+        raise ValueError(
+            f"layer: on the JAX backend Keras itself fails on every call of an RNN over a one-cell stack "
+            f"([{type(cells[0]).__name__}]): its scan loop gets the cell's states back nested one level differently "
+            "(a TypeError inside Keras), so there is nothing to agree with. Wrap the cell without the list, "
+            f"RNN({type(cells[0]).__name__}(...)), or stack two cells."
+        )
     per_cell = [None] * len(cells)
     if initial_state is not None:
         lists = "[" + ", ".join("[h0, c0]" if k == "LSTM" else "[h0]" for k in kinds) + "]"

@@ -1,4 +1,5 @@
-"""Shared test set-up: quiet, deterministic TensorFlow before anything imports it."""
+"""Shared test set-up: quiet, deterministic TensorFlow before anything imports it, and the Keras backend named in
+the run's header (the unit tests also run with KERAS_BACKEND=jax)."""
 
 import os
 import sys
@@ -12,6 +13,13 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import rnnviz  # noqa: E402,F401  (imports Keras with TensorFlow's start-up lines suppressed)
+
+
+def pytest_report_header(config):
+    """Which Keras backend this run tests (KERAS_BACKEND=jax for the JAX pass; tests/test_backends.py checks it)."""
+    keras = sys.modules["keras"]
+    return f"keras {keras.__version__}, backend: {keras.backend.backend()}"
+
 
 sys.path.insert(0, str(Path(__file__).parent / "browser"))
 import browser_harness as bh  # noqa: E402

@@ -13,6 +13,13 @@ from rnnviz.conv_trace import ConvTrace, run_conv
 LAYERS = {1: keras.layers.ConvLSTM1D, 2: keras.layers.ConvLSTM2D, 3: keras.layers.ConvLSTM3D}
 FLAGS = [(False, False), (True, False), (False, True), (True, True)]
 TOL = 1e-5
+#: On JAX, Keras's scan loop (unroll=False) applies a mask to a ConvLSTM's states with the wrong shape, (batch, 1)
+#: against (batch, *spatial, filters): an error, or silently wrong numbers. Its unrolled loop expands the mask
+#: properly and agrees with TensorFlow, so masked calls are checked against that (tests/test_backends.py pins it).
+JAX_SCAN_MISMASKS_CONV = keras.backend.backend() == "jax"
+#: Fewer random examples on JAX: there each new Keras layer traces and compiles its loop afresh (far slower than on
+#: TensorFlow), so the JAX pass checks a sample of configurations; the TensorFlow pass explores the full count.
+JAX = keras.backend.backend() == "jax"
 
 
 def _to_last(a, lead):
@@ -33,6 +40,8 @@ def _keras_returns(layer, x, return_sequences, return_state, initial_state=None,
     first = layer.data_format == "channels_first"
     config = {**layer.get_config(), "return_sequences": return_sequences, "return_state": return_state,
               "data_format": "channels_last"}
+    if JAX_SCAN_MISMASKS_CONV and mask is not None:
+        config["unroll"] = True  # Keras's own step-by-step loop on JAX: its scan loop mis-shapes the mask (test_backends)
     twin = type(layer).from_config(config)
     xl = _to_last(x, 2) if first else x
     twin.build(xl.shape)
@@ -84,7 +93,7 @@ def configurations(draw):
     }
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6 if JAX else 15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cfg=configurations())
 def test_random_configurations_match_keras(cfg):
     keras.utils.set_random_seed(cfg["seed"])

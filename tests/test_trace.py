@@ -11,6 +11,12 @@ import rnnviz
 LAYERS = {"LSTM": keras.layers.LSTM, "GRU": keras.layers.GRU, "SimpleRNN": keras.layers.SimpleRNN}
 FLAGS = [(False, False), (True, False), (False, True), (True, True)]
 TOL = 1e-5
+#: On JAX, Keras's scan loop (unroll=False) outputs the initial h, not zeros, at masked steps before a sample's first
+#: real step; TensorFlow and Keras's unrolled loop on JAX output zeros, as rnnviz does (tests/test_backends.py pins it).
+JAX_SCAN_MASKS_WITH_H0 = keras.backend.backend() == "jax"
+#: Fewer random examples on JAX: there each new Keras layer traces and compiles its loop afresh (far slower than on
+#: TensorFlow), so the JAX pass checks a sample of configurations; the TensorFlow pass explores the full count.
+JAX = keras.backend.backend() == "jax"
 
 
 def _data(batch, timesteps, features, seed=0):
@@ -20,6 +26,12 @@ def _data(batch, timesteps, features, seed=0):
 def _keras_returns(layer, x, return_sequences, return_state, **call_kwargs):
     """What Keras itself returns for these flags: a twin layer with the same weights, called on x."""
     flags = {"return_sequences": return_sequences, "return_state": return_state}
+    if (JAX_SCAN_MASKS_WITH_H0 and call_kwargs.get("mask") is not None and call_kwargs.get("initial_state") is not None
+            and not (isinstance(layer, keras.layers.Bidirectional) and return_sequences)):
+        # Keras's own step-by-step loop on JAX: its scan loop outputs h0 there. Not for a Bidirectional returning
+        # sequences: its layers output zeros at masked steps (zero_output_for_mask), which the scan loop gets right
+        # and the unrolled loop on JAX ignores (both pinned in tests/test_backends.py).
+        flags["unroll"] = True
     if isinstance(layer, keras.layers.Bidirectional):
         inner, back = layer.forward_layer, layer.backward_layer
         twin = keras.layers.Bidirectional(type(inner).from_config({**inner.get_config(), **flags}),
@@ -161,7 +173,7 @@ def test_unbuilt_layer_is_built_for_x():
 ACTIVATIONS = st.sampled_from(["tanh", "relu", "sigmoid", "softsign", "linear"])
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12 if JAX else 40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     kind=st.sampled_from(list(LAYERS)),
     units=st.integers(1, 16),
@@ -233,7 +245,7 @@ def _recurrent(kind, units, as_cell, **kwargs):
     return keras.layers.RNN(CELLS[kind](units, **kwargs), **layer_args)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12 if JAX else 40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     kind=st.sampled_from(list(LAYERS)),
     back_kind=st.sampled_from(list(LAYERS)),
