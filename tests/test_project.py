@@ -56,3 +56,18 @@ def test_notebook_is_stored_executed_and_clean(path):
                 assert re.search(rf"^# {marker}$", source, re.M), f"cell {i}: {marker} must be a line of its own"
         if "NBVAL_IGNORE_OUTPUT" in source:
             assert "widget" in source.lower(), f"cell {i}: output ignored, but the cell does not say it is a widget"
+
+
+def test_ci_tests_the_lowest_versions_that_pyproject_allows():
+    """.ci/run's second environment installs exactly the lower bounds of pyproject.toml's TensorFlow and Keras."""
+    import tomllib
+
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    lowest = {m.group(1): m.group(2) for d in dependencies if (m := re.match(r"(tensorflow|keras)>=([\d.]+)", d))}
+    assert set(lowest) == {"tensorflow", "keras"}, dependencies
+    low_line = next(line for line in (ROOT / ".ci" / "run").read_text().splitlines() if ".venv-low/bin/pip install" in line)
+    pinned = dict(re.findall(r'"(tensorflow|keras)==([\d.]+)"', low_line))
+    assert pinned["keras"] == lowest["keras"], (pinned, lowest)
+    # TensorFlow's lowest release line, at its newest patch: "2.16" allows 2.16.x, and CI pins one of them.
+    assert pinned["tensorflow"].startswith(lowest["tensorflow"] + "."), (pinned, lowest)
+    assert "pytest tests" in low_line and "not browser" in low_line

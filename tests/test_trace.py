@@ -23,6 +23,15 @@ def _data(batch, timesteps, features, seed=0):
     return np.random.default_rng(seed).normal(size=(batch, timesteps, features)).astype("float32")
 
 
+def _unbuilt_config(rnn, flags):
+    """``rnn.get_config()`` with ``flags``, its cell's ``build_config`` left out: a built cell would be rebuilt at
+    ``from_config``, and Keras before 3.3.3 then counts its weights twice inside a Bidirectional (9 weights, not 6)."""
+    config = {**rnn.get_config(), **flags}
+    if isinstance(config.get("cell"), dict):
+        config["cell"] = {k: v for k, v in config["cell"].items() if k != "build_config"}
+    return config
+
+
 def _keras_returns(layer, x, return_sequences, return_state, **call_kwargs):
     """What Keras itself returns for these flags: a twin layer with the same weights, called on x."""
     flags = {"return_sequences": return_sequences, "return_state": return_state}
@@ -34,8 +43,8 @@ def _keras_returns(layer, x, return_sequences, return_state, **call_kwargs):
         flags["unroll"] = True
     if isinstance(layer, keras.layers.Bidirectional):
         inner, back = layer.forward_layer, layer.backward_layer
-        twin = keras.layers.Bidirectional(type(inner).from_config({**inner.get_config(), **flags}),
-                                          backward_layer=type(back).from_config({**back.get_config(), **flags}),
+        twin = keras.layers.Bidirectional(type(inner).from_config(_unbuilt_config(inner, flags)),
+                                          backward_layer=type(back).from_config(_unbuilt_config(back, flags)),
                                           merge_mode=layer.merge_mode)
     else:
         twin = type(layer).from_config({**layer.get_config(), **flags})
