@@ -51,7 +51,8 @@ def explorer_html(code: str, png: bytes, alt: str) -> str:
         f"<p><i>{html.escape(_RUN_EXPLORER)}</i></p>\n"
         f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '
         f'alt="{html.escape(alt)}" style="max-width:100%; height:auto">\n'
-        f'<pre style="max-height:380px; overflow:auto"><code>{html.escape(code)}</code></pre>\n'
+        # a box that scrolls takes keyboard focus, so that it can be scrolled without a mouse
+        f'<pre tabindex="0" style="max-height:380px; overflow:auto"><code>{html.escape(code)}</code></pre>\n'
         "</div>"
     )
 

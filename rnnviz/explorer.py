@@ -36,7 +36,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from . import _checks
+from . import _a11y, _checks
 from ._quiet import import_keras
 from .cell_diagram import CellPictures
 from .conv_plot import ConvStatesView
@@ -294,6 +294,8 @@ class Explorer:
         self.notice = ""
         self._code_box = widgets.HTML(layout=widgets.Layout(min_width="0", flex="1 1 320px", margin="0 0 0 12px"))
         self._notice_box = widgets.HTML(layout=widgets.Layout(min_width="0"))
+        # invisible: names the sliders and Play's buttons, gives the canvas the figure's alt text, styles the focus
+        self._a11y_box = widgets.HTML(layout=widgets.Layout(display="contents"))
         self._picture = self._make_picture()
         self.trace: Trace | BidirectionalTrace | StackedTrace | ConvTrace | None = None
         self.layer = None
@@ -335,6 +337,7 @@ class Explorer:
         self.widget = widgets.VBox([
             widgets.HBox([panel, self._code_box], layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")),
             self._picture,
+            self._a11y_box,
         ])
         # Stable names for styling and for the browser tests to find the parts by.
         self.widget.add_class("rnnviz-explorer")
@@ -558,7 +561,9 @@ class Explorer:
         # pre-wrap: a long line wraps inside the box, never cut off; a very long snippet scrolls down.
         self._code_box.value = (
             "<div style='font-size:14px; font-weight:bold'>Keras code for this figure</div>"
-            "<pre style='font-family:monospace; white-space:pre-wrap; word-break:normal; overflow-wrap:break-word; "
+            # tabindex: a box that scrolls must take the keyboard's focus to be scrolled without a mouse
+            "<pre tabindex='0' role='region' aria-label='Keras code for this figure' "
+            "style='font-family:monospace; white-space:pre-wrap; word-break:normal; overflow-wrap:break-word; "
             "font-size:13px; line-height:1.35; margin:4px 0; max-height:250px; overflow-y:auto; background:#f6f6f6; "
             f"padding:4px 6px'>{html.escape(self.code)}</pre>"
         )
@@ -624,7 +629,15 @@ class Explorer:
         return _encode_png(frame), alt
 
     def _show(self) -> None:
-        """Push the current view to the screen: one whole frame on the live canvas, or a new PNG."""
+        """Push the current view to the screen: one whole frame on the live canvas, or a new PNG; then its alt text."""
+        self._show_picture()
+        s = self.settings
+        # the view over time is drawn on the canvas itself: its alt text, without making the PNG too
+        alt = self.view.alt_text() if s["view"] == "time" and self._canvas_kind == "ipympl" else self._alt()
+        self._a11y_box.value = _a11y.page_fixes(alt)
+
+    def _show_picture(self) -> None:
+        """One whole frame on the live canvas, or a new PNG."""
         if self._canvas_kind != "ipympl":
             self._picture.value = self._png()
             return

@@ -230,7 +230,8 @@ class MultipleChoice:
         self._button.on_click(lambda _: self.check())
         self._radio.observe(lambda _: self._clear(), names="value")
         title = w.HTML(value=f"<b>{_escape(question)}</b>")
-        self.widget = w.VBox([title, self._radio, self._button, self._label])
+        self.widget = w.VBox([title, self._radio, self._button, self._label, _page_fixes()])
+        _name_parts(self.widget, "rnnviz-multiple-choice", self._button, self._label)
         self._feedback = ""
 
     @property
@@ -300,6 +301,23 @@ def _explanations(value, n: int) -> dict[int, str]:
             f"explanations: expected one string per option ({n}) or a dict index -> string, got {value!r}."
         )
     return {i: str(v) for i, v in enumerate(value)}
+
+
+def _page_fixes():
+    """An invisible widget with the focus style and the page-side fixes of :mod:`rnnviz._a11y`."""
+    import ipywidgets as w
+
+    from . import _a11y
+
+    return w.HTML(value=_a11y.page_fixes(), layout=w.Layout(display="contents"))
+
+
+def _name_parts(widget, kind: str, check_button, verdict) -> None:
+    """Stable CSS classes for styling and for the browser tests: the quiz, its Check button and its verdict line."""
+    widget.add_class("rnnviz-quiz")
+    widget.add_class(kind)
+    check_button.add_class("rnnviz-check")
+    verdict.add_class("rnnviz-verdict")
 
 
 def _escape(text: str) -> str:
@@ -407,8 +425,10 @@ class ShapeQuiz:
                 w.HBox([c["count"], c["shapes"]]),
                 w.HBox([check_b, show_b, surprise_b]),
                 self._label,
+                _page_fixes(),
             ]
         )
+        _name_parts(self.widget, "rnnviz-shape-quiz", check_b, self._label)
         self._on_change()
 
     # ---- the learner's side

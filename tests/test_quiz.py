@@ -389,3 +389,26 @@ def test_shape_quiz_asks_for_a_whole_number_of_tensors(typed):
     assert quiz.check() is False
     assert "whole number" in quiz.feedback and repr(typed) in quiz.feedback
     assert "(1, 2)" not in quiz.feedback.split("you typed")[0]  # no answer given away
+
+
+def test_quizzes_name_their_parts_and_carry_the_page_fixes():
+    """The browser tests find a quiz, its Check button and its verdict by class; the invisible page-fixes widget
+    (rnnviz._a11y: focus ring) rides along, and nothing in it shows."""
+    from rnnviz import _a11y
+
+    for quiz, kind in ((MultipleChoice("Q?", ["a", "b"], 0, "why"), "rnnviz-multiple-choice"),
+                       (ShapeQuiz("GRU"), "rnnviz-shape-quiz")):
+        classes = quiz.widget._dom_classes
+        assert "rnnviz-quiz" in classes and kind in classes
+        fixes = [w for w in quiz.widget.children if getattr(w, "value", None) == _a11y.page_fixes()]
+        assert len(fixes) == 1 and fixes[0].layout.display == "contents"
+        quiz.check()
+        assert quiz._label.value and "rnnviz-verdict" in quiz._label._dom_classes
+
+
+def test_page_fixes_escape_the_alt_text():
+    from rnnviz import _a11y
+
+    page = _a11y.page_fixes('x <1> & "y"')
+    assert '<span class="rnnviz-alt" hidden>x &lt;1&gt; &amp; &quot;y&quot;</span>' in page
+    assert page.count("<") == page.count(">")
