@@ -24,6 +24,7 @@ How the marks read (none of them by colour alone):
 from __future__ import annotations
 
 import base64
+import html
 import io
 from dataclasses import dataclass, field
 
@@ -87,12 +88,17 @@ class StatesFigure(Figure):
 
         ``text/plain`` is the alt text (what a text-only viewer shows, and what nbval compares in the stored
         lessons) and the PNG's metadata carries it as ``alt`` (nbconvert's HTML puts it on the ``<img>``).
+        ``text/html`` is the same PNG in an ``<img alt=...>``: JupyterLab and Voila render it before the bare
+        PNG, whose renderer drops the metadata's ``alt``, so a screen reader there reads the alt text too
+        (nbval compares it with the PNG's bytes left out: tests/nbval_sanitize.cfg).
         """
         alt = getattr(self, "alt_text", "")
-        data = {"image/png": base64.b64encode(self._repr_png_()).decode("ascii")}
+        png = base64.b64encode(self._repr_png_()).decode("ascii")
+        data = {"image/png": png}
         if not alt:
             return data
         data["text/plain"] = alt
+        data["text/html"] = f'<img src="data:image/png;base64,{png}" alt="{html.escape(alt, quote=True)}">'
         return data, {"image/png": {"alt": alt}}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 
 import keras
 import numpy as np
@@ -40,6 +41,8 @@ def test_alt_text_names_every_returned_tensor_and_is_the_stored_text(bidirection
         data, metadata = fig._repr_mimebundle_()
         assert data["text/plain"] == alt and metadata["image/png"]["alt"] == alt, name
         assert base64.b64decode(data["image/png"])[:8] == b"\x89PNG\r\n\x1a\n", name
+        # JupyterLab and Voila render the html (their PNG renderer drops the metadata's alt): the same PNG, the same alt
+        assert data["text/html"] == f'<img src="data:image/png;base64,{data["image/png"]}" alt="{html.escape(alt)}">', name
 
 
 def test_a_plain_figure_keeps_matplotlibs_text():

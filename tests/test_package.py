@@ -60,8 +60,8 @@ def test_the_wheel_alone_runs_lesson_0_in_a_new_environment(dist, tmp_path):
     shutil.copy(ROOT / "notebooks" / lesson.name, lesson)
     where = _run([python, "-c", "import rnnviz; print(rnnviz.__file__)"], cwd=lesson.parent).strip()
     assert where.startswith(str(venv)), f"rnnviz came from {where}, not from the new environment"
-    out = _run([python, "-m", "pytest", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env", "-q", lesson.name],
-               cwd=lesson.parent)
+    out = _run([python, "-m", "pytest", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env", "-q",
+                "--nbval-sanitize-with", ROOT / "tests" / "nbval_sanitize.cfg", lesson.name], cwd=lesson.parent)
     assert " passed" in out and "failed" not in out, out
 
 
