@@ -26,7 +26,7 @@ from matplotlib.patches import Rectangle
 
 from . import _checks
 from .conv_trace import ConvTrace
-from .plot import MARK_EDGE, STEP_COLOUR, StatesFigure
+from .plot import MARK_EDGE, STEP_COLOUR, prepare_figure
 
 __all__ = ["ConvStatesView", "plot_conv_states"]
 
@@ -159,15 +159,7 @@ class ConvStatesView:
         self._notes_fit = size is None or cell >= _NOTE_CELL
         # Column titles "t=k" on every step, or on every n-th (and the step t) when the columns are narrow.
         self._title_every = 1 if size is None else int(np.ceil(0.55 / (cell + _SPACE)))
-        if figure is None:
-            figure = StatesFigure(figsize=(width, height), dpi=dpi)
-            FigureCanvasAgg(figure)
-        else:
-            figure.clear()
-            if figure.get_dpi() != dpi:
-                figure.set_dpi(dpi)
-            if tuple(figure.get_size_inches()) != (width, height):  # a live canvas answers a resize with a redraw
-                figure.set_size_inches(width, height, forward=True)
+        figure = prepare_figure(figure, width, height, dpi)
         self.figure = figure
         self._frames: dict = {}
         self._draw_static()

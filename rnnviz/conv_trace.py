@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _checks, reference
 from ._quiet import import_keras
-from .trace import _numpy_activation, _shapes, keras_pairs, masked_outputs, warn_dropout
+from .trace import _numpy_activation, _shapes, input_steps, keras_pairs, masked_outputs, warn_dropout
 
 __all__ = ["CONV_KINDS", "ConvTrace", "run_conv"]
 
@@ -92,8 +92,7 @@ class ConvTrace:
     @property
     def input_steps(self) -> np.ndarray:
         """``(timesteps,)``: for each processed step k, the index of the timestep of ``x`` it read."""
-        steps = np.arange(self.timesteps)
-        return steps[::-1] if self.go_backwards else steps
+        return input_steps(self.timesteps, self.go_backwards)
 
     @property
     def outputs(self) -> np.ndarray:

@@ -102,6 +102,23 @@ class StatesFigure(Figure):
         return data, {"image/png": {"alt": alt}}
 
 
+def prepare_figure(figure: Figure | None, width: float, height: float, dpi: float) -> Figure:
+    """A new :class:`StatesFigure` of ``width`` x ``height`` inches, or ``figure`` cleared and set to that size.
+
+    Only a real change of size or dpi reaches the canvas: a live canvas answers a resize with a full redraw.
+    """
+    if figure is None:
+        figure = StatesFigure(figsize=(width, height), dpi=dpi)
+        FigureCanvasAgg(figure)
+        return figure
+    figure.clear()
+    if figure.get_dpi() != dpi:
+        figure.set_dpi(dpi)
+    if tuple(figure.get_size_inches()) != (width, height):
+        figure.set_size_inches(width, height, forward=True)
+    return figure
+
+
 @dataclass
 class _Panel:
     """One axes: one state (h or c) of one direction or cell, ``values`` ``(timesteps, units)`` in input order."""
@@ -174,16 +191,7 @@ class StatesView:
             width, height = size
             self._panel = (height - self._top - _BOTTOM - (rows - 1) * self._gap) / rows
         self._width = width
-        if figure is None:
-            figure = StatesFigure(figsize=(width, height), dpi=dpi)
-            FigureCanvasAgg(figure)
-        else:
-            figure.clear()
-            if figure.get_dpi() != dpi:
-                figure.set_dpi(dpi)
-            # Only a real change of size reaches the canvas: a live canvas answers a resize with a full redraw.
-            if tuple(figure.get_size_inches()) != (width, height):
-                figure.set_size_inches(width, height, forward=True)
+        figure = prepare_figure(figure, width, height, dpi)
         self.figure = figure
         self.return_sequences: bool | None = None
         self.return_state: bool | None = None

@@ -81,8 +81,7 @@ class Trace:
     @property
     def input_steps(self) -> np.ndarray:
         """``(timesteps,)``: for each processed step k, the index of the timestep of ``x`` it read."""
-        steps = np.arange(self.timesteps)
-        return steps[::-1] if self.go_backwards else steps
+        return input_steps(self.timesteps, self.go_backwards)
 
     @property
     def outputs(self) -> np.ndarray:
@@ -121,6 +120,12 @@ class Trace:
         if self.mask is not None:
             lines.insert(3, f"  mask: {int(self.mask.sum())} of {self.mask.size} steps are real")
         return "\n".join(lines)
+
+
+def input_steps(timesteps: int, go_backwards: bool) -> np.ndarray:
+    """``(timesteps,)``: for each processed step k, the index of the timestep of ``x`` it read."""
+    steps = np.arange(timesteps)
+    return steps[::-1] if go_backwards else steps
 
 
 def masked_outputs(h: np.ndarray, mask, input_steps: np.ndarray, zero_output_for_mask: bool = False) -> np.ndarray:
