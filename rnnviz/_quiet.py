@@ -50,8 +50,25 @@ def import_keras():
     with _silenced_fd2():
         import keras
 
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            tf.zeros(1).numpy()  # the first op probes for devices: that is what prints "cuInit"
+    if os.environ.get(DEFER_FIRST_OP) != "1":
+        first_op()
     return keras
+
+
+#: Set to "1" to import without running TensorFlow's first op: for a process that will ``fork()`` kernels
+#: (rnnviz-classroom's zygote). The first op starts TensorFlow's thread pools, and a forked child has none of its
+#: parent's threads, so a child would wait forever for them (``model.predict`` hangs). Each child then calls
+#: :func:`first_op` itself.
+DEFER_FIRST_OP = "RNNVIZ_DEFER_FIRST_OP"
+
+
+def first_op() -> None:
+    """Run TensorFlow's first op (when TensorFlow is Keras's backend) with descriptor 2 silenced: it probes for
+    devices, and that is what prints "cuInit"."""
+    keras = sys.modules.get("keras")
+    if keras is None or keras.backend.backend() != "tensorflow":
+        return
+    with _silenced_fd2():
+        import tensorflow as tf
+
+        tf.zeros(1).numpy()

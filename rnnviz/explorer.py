@@ -794,11 +794,18 @@ def _live_canvas_class():
 
         def draw(self):  # the page asks for a full redraw (after a refresh): wait for any redraw under way
             with self.lock:
-                if self.frame is None:
+                if self.frame is None and (self.figure.stale or not self._holds_frame()):
                     super().draw()
-                else:
+                else:  # another view's frame, or Agg's buffer already holds this one: send it again
                     self._png_is_old = True
                     self.manager.refresh_all()
+
+        def _holds_frame(self) -> bool:
+            """Whether Agg's buffer holds the figure as it is now, at its size: nothing changed since it was drawn
+            (a change makes the figure stale). A page opening asks for a full frame twice (refresh, then its size):
+            the second costs no drawing, which matters when a class opens the dashboard at once."""
+            key = (*self.figure.bbox.size, self.figure.dpi)
+            return getattr(self, "_lastKey", None) == key and getattr(self, "renderer", None) is not None
 
         def handle_resize(self, event):  # the page's resize handle: answer with the one size the explorer keeps
             with self.lock:
