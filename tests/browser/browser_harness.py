@@ -230,6 +230,27 @@ def voila(target: str, extra_notebooks: list[str] = (), timeout: float = 60):
 
 
 @contextlib.contextmanager
+def classroom(target: str, pool: int = 2, timeout: float = 120):
+    """``rnnviz-classroom`` serving a temp copy of notebook ``target``; yields the running :class:`Server`
+    (the page is ``server.url("/")``). Ready once Voila logs that its pool of ``pool`` kernels is started."""
+    with tempfile.TemporaryDirectory(prefix="rnnviz-classroom-") as tmp:
+        workdir = Path(tmp)
+        root = workdir / "root"
+        root.mkdir()
+        copy_notebooks(root, [target])
+        port, token = free_port(), secrets.token_hex(16)
+        argv = [str(BIN / "rnnviz-classroom"), str(root / target), f"--port={port}", f"--token={token}",
+                f"--pool={pool}", "--no-browser"]
+        with _running(Server(argv, port, token, workdir, _base_env(workdir), None), timeout) as server:
+            deadline = time.monotonic() + timeout
+            while "is filled with" not in server.log_path.read_text(errors="replace"):
+                if time.monotonic() > deadline or server.proc.poll() is not None:
+                    raise RuntimeError(f"rnnviz-classroom did not fill its pool:\n{server.log_tail()}")
+                time.sleep(0.2)
+            yield server
+
+
+@contextlib.contextmanager
 def chromium(playwright, width: int = 1280, height: int = 1000, scale: float = 1):
     """A headless Chromium (Debian's) with a fresh profile; yields a new page."""
     executable = chromium_path()

@@ -1,0 +1,137 @@
+"""``rnnviz-classroom``: serve the playground dashboard to a class from one machine.
+
+    rnnviz-classroom [--port P] [--ip 127.0.0.1] [--pool N] [NOTEBOOK]
+
+Voilà serves ``NOTEBOOK`` (lesson 7, the playground, by default) as a dashboard. Unlike plain ``voila``:
+
+* every visitor's kernel is a fork of one process that has already imported TensorFlow, Keras, rnnviz
+  and matplotlib (:mod:`rnnviz_classroom.zygote`), so a kernel starts in milliseconds and shares that
+  memory instead of loading its own copy;
+* Voilà's pool keeps ``--pool`` kernels that have already run the notebook, so a visitor gets a
+  finished page; each taken kernel is replaced in the background.
+
+Each visitor still has a kernel of their own: what one learner clicks never reaches another's page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .provisioner import SOCKET_VARIABLE
+
+#: Lesson 7 in a checkout of the repository (the notebooks are not inside the installed package).
+DEFAULT_NOTEBOOK = Path("notebooks") / "07_playground.ipynb"
+#: Kernels kept ready, each with the notebook already run: a class of thirty arriving together each gets one.
+#: Each costs about 0.1 GiB beyond the shared imports (benchmarks/bench_classroom.py).
+DEFAULT_POOL = 30
+#: Seconds before a taken kernel is replaced (refilling costs about 1 s of CPU per kernel): after a class has
+#: arrived, not while it arrives.
+DEFAULT_REFILL_DELAY = 60.0
+#: Jupyter data shipped with this package: the Voila template ``rnnviz``.
+DATA = Path(__file__).resolve().parent / "jupyter"
+#: The lessons run on TensorFlow, quiet and deterministic: the zygote imports Keras with these set.
+KERNEL_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def default_notebook() -> Path | None:
+    """Lesson 7 under the current folder, else beside the package's source checkout; ``None`` if neither."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        if (root / DEFAULT_NOTEBOOK).is_file():
+            return root / DEFAULT_NOTEBOOK
+    return None
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="rnnviz-classroom",
+        description="Serve rnnviz's playground dashboard to a class: one kernel per visitor, forked from one "
+        "process that has TensorFlow loaded, with kernels ready before visitors arrive.",
+    )
+    parser.add_argument("notebook", nargs="?", help=f"the notebook to serve (default: {DEFAULT_NOTEBOOK})")
+    parser.add_argument("--port", type=int, default=8866, help="port to serve on (default: 8866)")
+    parser.add_argument("--ip", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for a room's network)")
+    parser.add_argument("--pool", type=int, default=DEFAULT_POOL,
+                        help=f"kernels kept ready with the notebook already run (default: {DEFAULT_POOL})")
+    parser.add_argument("--refill-delay", type=float, default=DEFAULT_REFILL_DELAY,
+                        help="seconds before a taken kernel is replaced in the pool, so that refilling does not "
+                        f"slow down a class that is still arriving (default: {DEFAULT_REFILL_DELAY:g})")
+    parser.add_argument("--token", default="", help="require this token in the URL (default: none)")
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    options = parser.parse_args(argv)
+    if options.notebook is None:
+        found = default_notebook()
+        if found is None:
+            parser.error(f"notebook: no {DEFAULT_NOTEBOOK} in {Path.cwd()}; run from the repository's folder, "
+                         "or name the notebook: rnnviz-classroom path/to/07_playground.ipynb")
+        options.notebook = str(found)
+    elif not Path(options.notebook).is_file():
+        parser.error(f"notebook: {options.notebook!r} is not a file; expected a .ipynb path, "
+                     f"e.g. {DEFAULT_NOTEBOOK}")
+    if not 1 <= options.port <= 65535:
+        parser.error(f"--port: expected 1 to 65535; got {options.port}")
+    if options.refill_delay < 0:
+        parser.error(f"--refill-delay: expected 0 seconds or more; got {options.refill_delay}")
+    if options.pool < 1:
+        parser.error(f"--pool: expected at least 1 kernel kept ready; got {options.pool}")
+    return options
+
+
+def start_zygote(folder: str) -> tuple[subprocess.Popen, str]:
+    """Start the zygote on a socket in ``folder``; return it once its imports are done."""
+    path = os.path.join(folder, "zygote.sock")
+    zygote = subprocess.Popen([sys.executable, "-m", "rnnviz_classroom.zygote", path],
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, **KERNEL_ENV})
+    line = zygote.stdout.readline()
+    if not line.startswith("ready"):
+        zygote.kill()
+        raise SystemExit(f"rnnviz-classroom: the zygote did not start (it said {line!r}); see the messages above.")
+    print(f"rnnviz-classroom: zygote {line.strip()}", file=sys.stderr, flush=True)
+    return zygote, path
+
+
+def voila_arguments(options: argparse.Namespace) -> list[str]:
+    """Voilà's command line for these options."""
+    arguments = [
+        str(Path(options.notebook).resolve()),
+        f"--port={options.port}",
+        "--Voila.port_retries=0",
+        f"--Voila.ip={options.ip}",
+        f"--token={options.token}",
+        "--preheat_kernel=True",
+        f"--pool_size={options.pool}",
+        "--kernel_spec_manager_class=rnnviz_classroom.provisioner.ForkingKernelSpecManager",
+        # a taken kernel is replaced this long after: not while the class is still arriving
+        f"--VoilaKernelManager.fill_delay={options.refill_delay}",
+        # rnnviz's page template (rnnviz_classroom/jupyter/voila/templates/rnnviz): Voila's, offline
+        "--template=rnnviz",
+    ]
+    if options.no_browser:
+        arguments.append("--no-browser")
+    return arguments
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parse(argv)
+    os.environ.update(KERNEL_ENV)
+    # Voila finds templates in Jupyter's data folders: put this package's own first
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(DATA), os.environ.get("JUPYTER_PATH")]))
+    with tempfile.TemporaryDirectory(prefix="rnnviz-classroom-") as folder:
+        zygote, path = start_zygote(folder)
+        os.environ[SOCKET_VARIABLE] = path
+        try:
+            from voila.app import Voila
+
+            Voila.launch_instance(argv=voila_arguments(options))
+        finally:
+            zygote.terminate()
+            zygote.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

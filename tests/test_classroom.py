@@ -1,0 +1,305 @@
+"""``rnnviz-classroom``: its command line, its forked kernels, and its pages in a real browser.
+
+The unit tests check the command's arguments and errors, the zygote's request check, and a real kernel
+forked by the zygote through jupyter_client (the same provisioner Voila uses): it starts with TensorFlow
+already imported, trains and predicts (graphs need TensorFlow's thread pools, which must start in the fork),
+restarts, and is gone after shutdown.
+
+The browser tests (``-m browser``) serve notebooks with ``rnnviz-classroom`` and open them in headless
+Chromium, in separate browser contexts (separate visitors):
+
+* offline: lesson 7 and lesson 5 (the one with equations) in the dashboard, and lesson 5 in JupyterLab,
+  ask nothing of any host but 127.0.0.1 (every other request is refused and makes the test fail), and
+  their equations (MathJax) and icons (Font Awesome) are drawn;
+* links in the lesson text are underlined (axe's link-in-text-block rule: not told apart by colour alone);
+* isolation: two visitors at once, each changing a flag or a slider, change only their own page.
+
+The load figures (30 visitors) are measured by ``benchmarks/bench_classroom.py``, not here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "browser"))
+import browser_harness as bh  # noqa: E402
+from rnnviz_classroom import cli, provisioner, zygote  # noqa: E402
+
+PLAYGROUND = "07_playground.ipynb"
+EQUATIONS = "05_inside_the_cell.ipynb"
+LINKS = "01_return_sequences.ipynb"  # nine links in its text
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--port", "0"], "--port: expected 1 to 65535; got 0"),
+        (["--pool", "0"], "--pool: expected at least 1"),
+        (["--refill-delay", "-1"], "--refill-delay: expected 0 seconds or more"),
+        (["no_such_lesson.ipynb"], "'no_such_lesson.ipynb' is not a file"),
+    ],
+)
+def test_bad_arguments_are_refused_with_what_to_do(argv, says, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.parse(argv)
+    assert stop.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_without_a_notebook_it_serves_lesson_7_or_says_where_to_run(tmp_path, monkeypatch, capsys):
+    assert cli.parse([]).notebook == str(bh.REPO / "notebooks" / PLAYGROUND)  # from the checkout
+    monkeypatch.chdir(tmp_path)
+    assert cli.default_notebook() == bh.REPO / "notebooks" / PLAYGROUND  # beside the package's source, from elsewhere
+    monkeypatch.setattr(cli, "default_notebook", lambda: None)
+    with pytest.raises(SystemExit):
+        cli.parse([])
+    assert "run from the repository's folder, or name the notebook" in capsys.readouterr().err
+
+
+def test_voila_is_asked_for_a_pool_of_forked_kernels_and_the_offline_template():
+    options = cli.parse(["--pool", "7", "--port", "9999", "--refill-delay", "3"])
+    arguments = cli.voila_arguments(options)
+    assert arguments[0] == str(Path(options.notebook).resolve())
+    for expected in ("--port=9999", "--Voila.ip=127.0.0.1", "--preheat_kernel=True", "--pool_size=7",
+                     "--template=rnnviz", "--VoilaKernelManager.fill_delay=3.0",
+                     "--kernel_spec_manager_class=rnnviz_classroom.provisioner.ForkingKernelSpecManager"):
+        assert expected in arguments
+    assert (cli.DATA / "voila" / "templates" / "rnnviz" / "index.html.j2").is_file()
+
+
+def test_the_zygote_only_runs_ipykernel():
+    assert zygote.kernel_arguments([sys.executable, "-m", "ipykernel_launcher", "-f", "c.json"]) == ["-f", "c.json"]
+    with pytest.raises(ValueError, match=r"argv: expected a kernel command \[python, -m, ipykernel_launcher"):
+        zygote.kernel_arguments([sys.executable, "-c", "print('hello')"])
+
+
+def test_the_python3_kernel_is_provisioned_by_the_fork_provisioner():
+    from jupyter_client.provisioning import KernelProvisionerFactory
+
+    spec = provisioner.ForkingKernelSpecManager().get_kernel_spec("python3")
+    assert spec.metadata["kernel_provisioner"]["provisioner_name"] == provisioner.NAME
+    assert KernelProvisionerFactory.instance().is_provisioner_available(spec), "entry point registered (pip install -e .)"
+
+
+# --- a real forked kernel -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def zygote_socket(tmp_path_factory):
+    """A running zygote; yields its socket path."""
+    path = str(tmp_path_factory.mktemp("zygote") / "z.sock")
+    env = {**os.environ, **cli.KERNEL_ENV}
+    process = subprocess.Popen([sys.executable, "-m", "rnnviz_classroom.zygote", path], stdout=subprocess.PIPE,
+                               text=True, env=env)
+    try:
+        assert process.stdout.readline().startswith("ready")
+        yield path, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _run(client, code: str) -> str:
+    """Run ``code`` in the kernel; its standard output."""
+    out = []
+    reply = client.execute_interactive(code, timeout=60, output_hook=lambda m: out.append(m["content"].get("text", "")))
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return "".join(out)
+
+
+def test_a_forked_kernel_starts_with_tensorflow_loaded_runs_restarts_and_ends(zygote_socket, monkeypatch):
+    from jupyter_client import KernelManager
+
+    path, zygote_pid = zygote_socket
+    monkeypatch.setenv(provisioner.SOCKET_VARIABLE, path)
+    manager = KernelManager(kernel_name="python3", kernel_spec_manager=provisioner.ForkingKernelSpecManager())
+    manager.start_kernel(env={**os.environ, "RNNVIZ_TEST_MARK": "from the request"})
+    try:
+        assert isinstance(manager.provisioner, provisioner.ForkProvisioner)
+        client = manager.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        said = _run(client, "import os, sys\nprint(os.getppid(), 'tensorflow' in sys.modules, os.environ['RNNVIZ_TEST_MARK'])")
+        assert said.split() == [str(zygote_pid), "True", "from", "the", "request"]
+        # TensorFlow's thread pools start in the fork, not in the zygote: a graph runs (it hung when they did not)
+        said = _run(client, "import keras, numpy as np\nmodel = keras.Sequential([keras.Input((3, 1)), keras.layers.LSTM(2)])\n"
+                            "model.compile('adam', 'mse')\nmodel.fit(np.ones((4, 3, 1)), np.ones((4, 2)), epochs=1, verbose=0)\n"
+                            "print(model.predict(np.ones((1, 3, 1)), verbose=0).shape)")
+        assert said.strip() == "(1, 2)"
+        first = manager.provisioner.pid
+        manager.restart_kernel(now=True)
+        client.wait_for_ready(timeout=60)
+        assert manager.provisioner.pid != first and manager.provisioner.process.poll() is None
+        assert _run(client, "print(1 + 1)").strip() == "2"
+        client.stop_channels()
+    finally:
+        pid = manager.provisioner.pid
+        manager.shutdown_kernel(now=True)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists(), "the kernel process is gone after shutdown"
+
+
+def test_without_a_zygote_the_provisioner_says_how_to_start_one(monkeypatch):
+    import asyncio
+
+    monkeypatch.delenv(provisioner.SOCKET_VARIABLE, raising=False)
+    with pytest.raises(RuntimeError, match="Start the server with the rnnviz-classroom command"):
+        asyncio.run(provisioner.ForkProvisioner().launch_kernel(["python", "-m", "ipykernel_launcher"]))
+
+
+# --- in the browser -----------------------------------------------------------------------------
+
+LOCAL = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:", "about:")
+ICONS_DRAWN_JS = """async () => {
+  await document.fonts.ready;
+  const icon = document.querySelector('.rnnviz-explorer i.fa');
+  if (!icon) return 'no icon';
+  const family = getComputedStyle(icon, '::before').fontFamily;
+  return document.fonts.check('16px ' + family) && icon.getBoundingClientRect().width > 0 ? 'drawn' : 'not drawn: ' + family;
+}"""
+MATHS_JS = "() => document.querySelectorAll('mjx-container').length"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's), for tests that need several browser contexts (several visitors)."""
+    if bh.chromium_path() is None:
+        pytest.skip(bh.HOW_TO_ENABLE)
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright to run the browser tests")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=bh.chromium_path(), headless=True, args=bh.CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def offline_page(browser):
+    """A new visitor whose requests to any host but 127.0.0.1 are refused and listed in ``page.outside``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    page.outside = []
+
+    def guard(route):
+        if route.request.url.startswith(LOCAL):
+            route.continue_()
+        else:
+            page.outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    page.on("websocket", lambda ws: None if ws.url.startswith(LOCAL) else page.outside.append(ws.url))
+    return page
+
+
+@pytest.mark.browser
+def test_the_dashboard_asks_nothing_outside_this_machine_and_draws_its_icons(browser):
+    with bh.classroom(PLAYGROUND) as server:
+        page = offline_page(browser)
+        bh.open_in_voila(page, server.url("/"))
+        assert page.evaluate(ICONS_DRAWN_JS) == "drawn"  # Reset, Play, Stop carry Font Awesome icons
+        page.wait_for_timeout(1000)
+        assert page.outside == []
+        page.context.close()
+
+
+@pytest.mark.browser
+def test_lesson_maths_render_offline_in_the_dashboard(browser):
+    with bh.classroom(EQUATIONS, pool=1, timeout=240) as server:
+        page = offline_page(browser)
+        page.goto(server.url("/"), timeout=240_000)
+        page.wait_for_function(MATHS_JS, timeout=240_000)
+        assert page.evaluate(MATHS_JS) >= 20  # lesson 5 writes the LSTM's equations in LaTeX
+        assert page.outside == []
+        page.context.close()
+
+
+@pytest.mark.browser
+def test_lesson_maths_render_offline_in_jupyterlab(browser):
+    with bh.jupyterlab([EQUATIONS]) as server:
+        page = offline_page(browser)
+        page.goto(server.url(f"/lab/tree/{EQUATIONS}?reset"))
+        page.wait_for_function(MATHS_JS, timeout=120_000)
+        assert page.evaluate(MATHS_JS) >= 20
+        page.wait_for_timeout(1000)
+        assert page.outside == []
+        page.context.close()
+
+
+@pytest.mark.browser
+def test_links_in_a_lesson_are_told_apart_by_more_than_colour(browser):
+    """axe's link-in-text-block rule (WCAG 1.4.1) on lesson 1 in the dashboard: Voila's own template colours
+    links without underlining them; rnnviz's template underlines them."""
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright",
+                              reason="pip install axe-playwright-python to run the accessibility audit")
+    with bh.classroom(LINKS, pool=1, timeout=240) as server:
+        page = offline_page(browser)
+        page.goto(server.url("/"), timeout=240_000)
+        page.wait_for_function("() => document.querySelectorAll('.jp-RenderedMarkdown a[href]').length >= 5",
+                               timeout=240_000)
+        bh.wait_for_explorer(page, 240)  # the page has finished loading: its widgets are drawn
+        results = axe.Axe().run(page, options={"runOnly": ["link-in-text-block"]}).response
+        undecided = [(n["html"][:80], [c["message"] for c in n["any"] + n["all"]]) for r in results["incomplete"]
+                     for n in r["nodes"]]
+        assert [r["id"] for r in results["passes"]] == ["link-in-text-block"], f"no link checked; undecided: {undecided}"
+        assert results["violations"] == [], [n["html"] for v in results["violations"] for n in v["nodes"]]
+        page.context.close()
+
+
+def _code(page) -> str:
+    return page.locator(".rnnviz-explorer .rnnviz-code").first.inner_text()
+
+
+@pytest.mark.browser
+def test_two_visitors_at_once_each_change_only_their_own_page(browser):
+    with bh.classroom(PLAYGROUND) as server:
+        pages = [offline_page(browser) for _ in range(2)]
+        for page in pages:
+            page.goto(server.url("/"), wait_until="commit")
+        for page in pages:
+            bh.wait_for_explorer(page, 120)
+        ann, ben = pages
+        before = [_code(page) for page in pages]
+        pixels = [bh.figure_signature(page) for page in pages]
+        assert before[0] == before[1] and "layer = LSTM(2)" in before[0]
+
+        # Ann turns return_state on: her page says state_h; Ben's stays as it was
+        bh.flag(ann, "return_state").click()
+        ann.wait_for_function("() => document.querySelector('.rnnviz-explorer .rnnviz-code').innerText.includes('state_h')")
+        bh.wait_for_figure_settled(ann, 30)
+        ben.wait_for_timeout(1500)
+        assert _code(ben) == before[1] and bh.figure_signature(ben) == pixels[1]
+        assert not bh.flag_is_on(ben, "return_state")
+
+        # Ben moves the units slider with the keyboard: his page says LSTM(3); Ann's keeps LSTM(2) and state_h
+        slider = ben.locator(".rnnviz-explorer .rnnviz-units [role=slider]").first
+        slider.focus()
+        ben.keyboard.press("ArrowRight")
+        ben.wait_for_function("() => document.querySelector('.rnnviz-explorer .rnnviz-code').innerText.includes('LSTM(3)')")
+        ann_now = _code(ann)
+        ann.wait_for_timeout(1500)
+        assert _code(ann) == ann_now and "layer = LSTM(2, return_state=True)" in ann_now
+        assert "state_h" not in _code(ben)
+        for page in pages:
+            page.context.close()
+
+
+def test_the_classroom_package_does_not_import_tensorflow_in_the_server():
+    """Voila's process imports the provisioner; it must not pay for TensorFlow (only the zygote does)."""
+    code = ("import sys, rnnviz_classroom.cli, rnnviz_classroom.provisioner\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["False", "False"], done.stderr
+
+
+def test_the_command_is_installed():
+    assert shutil.which("rnnviz-classroom", path=str(bh.BIN)), "pip install -e . installs the rnnviz-classroom command"
