@@ -102,40 +102,13 @@ class MemorySampler:
         self.peak = max(self.peak, pss_bytes(descendants(self.pid)))
 
 
-def start_server(kind: str, pool: int, workdir: Path, refill_delay: float | None = None) -> bh.Server:
-    root = workdir / "root"
-    root.mkdir()
-    bh.copy_notebooks(root, [NOTEBOOK])
-    port, token = bh.free_port(), secrets.token_hex(16)
+def serving(kind: str, pool: int, refill_delay: float | None):
+    """A fresh server over a temporary copy of lesson 7: ``rnnviz-classroom`` (ready once its pool is started)
+    or plain ``voila``; yields the running server."""
     if kind == "classroom":
-        argv = [str(bh.BIN / "rnnviz-classroom"), str(root / NOTEBOOK), f"--port={port}", f"--token={token}",
-                f"--pool={pool}", "--no-browser"]
-        if refill_delay is not None:
-            argv.append(f"--refill-delay={refill_delay}")
-    else:
-        argv = [str(bh.BIN / "voila"), str(root / NOTEBOOK), "--no-browser", "--Voila.ip=127.0.0.1",
-                f"--port={port}", f"--token={token}"]
-    return bh.Server(argv, port, token, workdir, bh._base_env(workdir), None)
-
-
-def wait_warm(server: bh.Server, kind: str, timeout: float = 300) -> None:
-    """Plain Voilà: the port answers. rnnviz-classroom: its pool is full again (Voilà logs each time it is)."""
-    server.wait_ready(timeout)
-    if kind != "classroom":
-        return
-    seen = getattr(server, "fills_seen", 0)
-    started = time.monotonic()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        fills = server.log_path.read_text(errors="replace").count("is filled with")
-        if fills > seen:
-            server.fills_seen = fills
-            wait_quiet(server.proc.pid, timeout - (time.monotonic() - started))
-            return
-        if server.proc.poll() is not None:
-            raise RuntimeError(server.log_tail())
-        time.sleep(0.25)
-    raise TimeoutError(f"the pool was not full again after {timeout} s:\n{server.log_tail()}")
+        extra = [] if refill_delay is None else [f"--refill-delay={refill_delay}"]
+        return bh.classroom(NOTEBOOK, pool=pool, timeout=300, extra=extra)
+    return bh.voila(NOTEBOOK, timeout=300)
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -234,25 +207,21 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(kind: str, visitors: int, pool: int, rounds: int, timeout: float, refill_delay: float | None) -> dict:
-    with tempfile.TemporaryDirectory(prefix=f"rnnviz-bench-{kind}-") as tmp:
-        server = start_server(kind, pool, Path(tmp), refill_delay)
-        try:
-            wait_warm(server, kind)
-            idle = pss_bytes(descendants(server.proc.pid))
-            results, peak, browser_cpu, server_cpu = [], 0, 0.0, 0.0
-            for _ in range(rounds if visitors == 1 else 1):
-                cpu_before = cpu_seconds(descendants(server.proc.pid))
-                with MemorySampler(server.proc.pid) as memory:
-                    got, used = asyncio.run(wave(server.url("/"), visitors, timeout))
-                results += got
-                browser_cpu += used
-                # the tree's CPU (kernels that ended meanwhile are not counted: none do during a wave)
-                server_cpu += cpu_seconds(descendants(server.proc.pid)) - cpu_before
-                peak = max(peak, memory.peak)
-                if visitors == 1 and rounds > 1:  # the next visitor finds the server quiet again
-                    wait_quiet(server.proc.pid, 300)
-        finally:
-            server.stop()
+    with serving(kind, pool, refill_delay) as server:
+        wait_quiet(server.proc.pid, 300)  # rnnviz-classroom: the pool's kernels have run the notebook
+        idle = pss_bytes(descendants(server.proc.pid))
+        results, peak, browser_cpu, server_cpu = [], 0, 0.0, 0.0
+        for _ in range(rounds if visitors == 1 else 1):
+            cpu_before = cpu_seconds(descendants(server.proc.pid))
+            with MemorySampler(server.proc.pid) as memory:
+                got, used = asyncio.run(wave(server.url("/"), visitors, timeout))
+            results += got
+            browser_cpu += used
+            # the tree's CPU (kernels that ended meanwhile are not counted: none do during a wave)
+            server_cpu += cpu_seconds(descendants(server.proc.pid)) - cpu_before
+            peak = max(peak, memory.peak)
+            if visitors == 1 and rounds > 1:  # the next visitor finds the server quiet again
+                wait_quiet(server.proc.pid, 300)
     times = [r for r in results if isinstance(r, float)]
     failures = [r for r in results if not isinstance(r, float)]
     return {

@@ -16,7 +16,6 @@ The servers and pages come from ``tests/browser/browser_harness.py``, one of eac
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from dataclasses import dataclass
@@ -129,25 +128,16 @@ def show_verdicts(page) -> None:
 
 # --- servers, pages -----------------------------------------------------------------------------
 
-@contextlib.contextmanager
 def diagnosed(page, server, name: str):
-    """On a failure, add a screenshot path and the server's log to the message."""
-    try:
-        yield
-    except Exception as error:
-        shot = bh.failure_screenshot(page, f"a11y-{name}")
-        raise AssertionError(f"{error}\n--- page screenshot: {shot}\n--- server log:\n{server.log_tail()}") from error
+    """On a failure, add a screenshot path, the page's text and the server's log to the message."""
+    return bh.diagnosed(page, server, f"a11y-{name}")
 
 
 @pytest.fixture(scope="module")
 def voila(chromium_context):
     """The playground as a Voilà dashboard: ``(page, server)``."""
-    page = chromium_context.new_page()
-    with bh.voila(PLAYGROUND) as server:
-        with diagnosed(page, server, "voila"):
-            bh.open_in_voila(page, server.url("/"))
-        yield page, server
-    page.close()
+    with bh.opened_in_voila(chromium_context, PLAYGROUND, name="a11y-voila") as opened:
+        yield opened
 
 
 def test_voila_dashboard_has_no_serious_violation(voila):
@@ -160,12 +150,8 @@ def test_voila_dashboard_has_no_serious_violation(voila):
 @pytest.fixture(scope="module")
 def lab(chromium_context):
     """Lesson 3 open in JupyterLab, every cell run: ``(page, server)``."""
-    page = chromium_context.new_page()
-    with bh.jupyterlab([LESSON]) as server:
-        with diagnosed(page, server, "jupyterlab"):
-            bh.open_in_lab(page, server, LESSON)
-        yield page, server
-    page.close()
+    with bh.opened_in_lab(chromium_context, LESSON, name="a11y-jupyterlab") as opened:
+        yield opened
 
 
 def test_jupyterlab_lesson_with_explorer_and_quizzes_has_no_serious_violation(lab):

@@ -13,7 +13,6 @@ Deselect with ``-m "not browser"``. Without Chromium they skip, saying how to ge
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
 import sys
@@ -47,41 +46,15 @@ COUNT_RUN_CELLS_JS = """() => {
 @pytest.fixture(scope="module")
 def lab(chromium_context):
     """The playground open in JupyterLab, every cell run: ``(page, server)``."""
-    page = chromium_context.new_page()
-    with bh.jupyterlab([PLAYGROUND]) as server:
-        with diagnosed(page, server, "jupyterlab"):
-            bh.open_in_lab(page, server, PLAYGROUND)
-        yield page, server
-    page.close()
+    with bh.opened_in_lab(chromium_context, PLAYGROUND) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")
 def voila(chromium_context):
     """The playground as a Voilà dashboard, as in class: ``(page, server)``."""
-    page = chromium_context.new_page()
-    page.set_viewport_size(PICTURE_VIEWPORT)
-    with bh.voila(PLAYGROUND) as server:
-        with diagnosed(page, server, "voila"):
-            bh.open_in_voila(page, server.url("/"))
-        yield page, server
-    page.close()
-
-
-@contextlib.contextmanager
-def diagnosed(page, server, name: str):
-    """On any failure, add a full-page screenshot path, the page's text and the server's log to the error."""
-    try:
-        yield
-    except Exception as error:
-        with contextlib.suppress(Exception):
-            bh.explorer(page).scroll_into_view_if_needed(timeout=2000)
-        shot, text = bh.failure_screenshot(page, name), ""
-        with contextlib.suppress(Exception):
-            text = page.locator("body").inner_text()[-2000:]
-        raise AssertionError(
-            f"{error}\n--- page screenshot: {shot}\n--- end of the page's text:\n{text}\n"
-            f"--- server log:\n{server.log_tail()}"
-        ) from error
+    with bh.opened_in_voila(chromium_context, PLAYGROUND, viewport=PICTURE_VIEWPORT) as opened:
+        yield opened
 
 
 def shown_shapes(text: str) -> dict[str, tuple[int, ...]]:
@@ -181,7 +154,7 @@ def save_picture(png: bytes) -> None:
 
 def test_jupyterlab_runs_every_cell_of_the_playground(lab):
     page, server = lab
-    with diagnosed(page, server, "jupyterlab"):
+    with bh.diagnosed(page, server, "jupyterlab"):
         total, ran = page.evaluate(COUNT_RUN_CELLS_JS)
         assert total > 0 and ran == total, f"only {ran} of the {total} code cells ran"
         errors = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]').all_inner_texts()
@@ -191,7 +164,7 @@ def test_jupyterlab_runs_every_cell_of_the_playground(lab):
 
 def test_jupyterlab_figure_and_keras_line_follow_the_flags(lab):
     page, server = lab
-    with diagnosed(page, server, "jupyterlab"):
+    with bh.diagnosed(page, server, "jupyterlab"):
         drive_flags(page)
 
 
@@ -201,7 +174,7 @@ def test_jupyterlab_explorer_fits_a_laptop_beside_the_file_browser(lab):
     page, server = lab
     page.set_viewport_size(LAPTOP)
     try:
-        with diagnosed(page, server, "jupyterlab"):
+        with bh.diagnosed(page, server, "jupyterlab"):
             assert page.locator("#filebrowser").is_visible(), "JupyterLab's file browser should be open"
             problems = bh.layout_problems(page)
             assert not problems, "the explorer's layout breaks in JupyterLab:\n" + "\n".join(problems)
@@ -219,7 +192,7 @@ def test_jupyterlab_explorer_fits_a_laptop_beside_the_file_browser(lab):
 
 def test_voila_dashboard_shows_no_code_and_every_widget(voila):
     page, server = voila
-    with diagnosed(page, server, "voila"):
+    with bh.diagnosed(page, server, "voila"):
         assert page.locator(".jp-InputArea-editor, .cm-editor").count() == 0, "the dashboard shows code cells"
         assert "Traceback" not in page.locator("body").inner_text(), "a cell failed while Voilà ran the notebook"
         assert page.get_by_text("Error displaying widget").count() == 0, "a widget did not render"
@@ -227,7 +200,7 @@ def test_voila_dashboard_shows_no_code_and_every_widget(voila):
 
 def test_voila_figure_and_keras_line_follow_the_flags_and_picture_for_the_readme(voila):
     page, server = voila
-    with diagnosed(page, server, "voila"):
+    with bh.diagnosed(page, server, "voila"):
         save_picture(drive_flags(page))
 
 
@@ -236,7 +209,7 @@ def test_voila_explorer_fits_a_projector(voila):
     page, server = voila
     page.set_viewport_size({"width": 1280, "height": 720})
     try:
-        with diagnosed(page, server, "voila"):
+        with bh.diagnosed(page, server, "voila"):
             problems = bh.layout_problems(page)
             assert not problems, "the explorer's layout breaks on a projector:\n" + "\n".join(problems)
             check_all_in_view(page, VIEWPORT_AREA_JS)
@@ -273,14 +246,14 @@ VIEW_BUTTONS = {"time": "over time", "unrolled": "unrolled", "cell": "cell at t"
 def test_jupyterlab_every_change_draws_a_whole_correct_frame(lab):
     """After every change the canvas shows exactly what an explorer created with those settings draws."""
     page, server = lab
-    with diagnosed(page, server, "jupyterlab"):
+    with bh.diagnosed(page, server, "jupyterlab"):
         check_every_change(page)
 
 
 def test_voila_every_change_draws_a_whole_correct_frame(voila):
     """The same in the classroom dashboard."""
     page, server = voila
-    with diagnosed(page, server, "voila"):
+    with bh.diagnosed(page, server, "voila"):
         check_every_change(page)
 
 
@@ -391,14 +364,14 @@ def flip_bidirectional(page) -> None:
 def test_jupyterlab_play_steps_through_the_timesteps(lab):
     """Play moves t in the page; each step reaches the kernel and the figure changes."""
     page, server = lab
-    with diagnosed(page, server, "jupyterlab"):
+    with bh.diagnosed(page, server, "jupyterlab"):
         check_play(page)
 
 
 def test_voila_play_steps_through_the_timesteps(voila):
     """The same in the classroom dashboard, in the cell view."""
     page, server = voila
-    with diagnosed(page, server, "voila"):
+    with bh.diagnosed(page, server, "voila"):
         change(page, "view", "cell")
         check_play(page)
 

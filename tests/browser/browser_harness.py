@@ -230,9 +230,10 @@ def voila(target: str, extra_notebooks: list[str] = (), timeout: float = 60):
 
 
 @contextlib.contextmanager
-def classroom(target: str, pool: int = 2, timeout: float = 120):
-    """``rnnviz-classroom`` serving a temp copy of notebook ``target``; yields the running :class:`Server`
-    (the page is ``server.url("/")``). Ready once Voila logs that its pool of ``pool`` kernels is started."""
+def classroom(target: str, pool: int = 2, timeout: float = 120, extra: list[str] = ()):
+    """``rnnviz-classroom`` serving a temp copy of notebook ``target`` (with ``extra`` arguments); yields the
+    running :class:`Server` (the page is ``server.url("/")``). Ready once Voila logs that its pool of ``pool``
+    kernels is started."""
     with tempfile.TemporaryDirectory(prefix="rnnviz-classroom-") as tmp:
         workdir = Path(tmp)
         root = workdir / "root"
@@ -240,7 +241,7 @@ def classroom(target: str, pool: int = 2, timeout: float = 120):
         copy_notebooks(root, [target])
         port, token = free_port(), secrets.token_hex(16)
         argv = [str(BIN / "rnnviz-classroom"), str(root / target), f"--port={port}", f"--token={token}",
-                f"--pool={pool}", "--no-browser"]
+                f"--pool={pool}", "--no-browser", *extra]
         with _running(Server(argv, port, token, workdir, _base_env(workdir), None), timeout) as server:
             deadline = time.monotonic() + timeout
             while "is filled with" not in server.log_path.read_text(errors="replace"):
@@ -270,6 +271,47 @@ def chromium(playwright, width: int = 1280, height: int = 1000, scale: float = 1
             yield page
         finally:
             context.close()
+
+
+@contextlib.contextmanager
+def diagnosed(page, server: Server, name: str):
+    """On any failure, add a full-page screenshot path, the page's text and the server's log to the error."""
+    try:
+        yield
+    except Exception as error:
+        with contextlib.suppress(Exception):
+            explorer(page).scroll_into_view_if_needed(timeout=2000)
+        shot, text = failure_screenshot(page, name), ""
+        with contextlib.suppress(Exception):
+            text = page.locator("body").inner_text()[-2000:]
+        raise AssertionError(
+            f"{error}\n--- page screenshot: {shot}\n--- end of the page's text:\n{text}\n"
+            f"--- server log:\n{server.log_tail()}"
+        ) from error
+
+
+@contextlib.contextmanager
+def opened_in_lab(context, notebook: str, name: str = "jupyterlab"):
+    """``notebook`` open in JupyterLab in a new page of ``context``, every cell run: yields ``(page, server)``."""
+    page = context.new_page()
+    with jupyterlab([notebook]) as server:
+        with diagnosed(page, server, name):
+            open_in_lab(page, server, notebook)
+        yield page, server
+    page.close()
+
+
+@contextlib.contextmanager
+def opened_in_voila(context, notebook: str, name: str = "voila", viewport: dict | None = None):
+    """``notebook`` as a Voila dashboard in a new page of ``context`` (at ``viewport``): yields ``(page, server)``."""
+    page = context.new_page()
+    if viewport:
+        page.set_viewport_size(viewport)
+    with voila(notebook) as server:
+        with diagnosed(page, server, name):
+            open_in_voila(page, server.url("/"))
+        yield page, server
+    page.close()
 
 
 # --- on the page -------------------------------------------------------------------------------
