@@ -147,6 +147,10 @@ async def visit(browser, url: str, start: asyncio.Event, timeout: float, context
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     contexts.append(context)
     page = await context.new_page()
+    said = []  # what the page logged: on a failure, the last of it says why
+    page.on("console", lambda message: said.append(f"{message.type}: {message.text[:160]}"))
+    page.on("pageerror", lambda error: said.append(f"page error: {str(error)[:160]}"))
+    page.on("websocket", lambda socket: socket.on("close", lambda _: said.append("websocket closed")))
     await start.wait()
     t0, stage = time.perf_counter(), "opening the page"
     try:
@@ -162,7 +166,11 @@ async def visit(browser, url: str, start: asyncio.Event, timeout: float, context
         picture = Path(tempfile.gettempdir()) / f"bench-classroom-failure-{secrets.token_hex(3)}.png"
         with contextlib.suppress(Exception):
             await page.screenshot(path=str(picture), full_page=True)
-        return f"{stage}: {type(error).__name__}: {str(error).splitlines()[0][:100]} (screenshot {picture})"
+        said = [line for line in said if "Unsatisfied version" not in line and "No satisfying version" not in line]
+        errors = [line for line in said if line.startswith(("error", "page error", "websocket"))]
+        last = errors[-6:] or said[-6:]
+        return (f"{stage}: {type(error).__name__}: {str(error).splitlines()[0][:100]} (screenshot {picture})"
+                + "".join(f"\n        page said: {line}" for line in last))
     return time.perf_counter() - t0
 
 
@@ -180,12 +188,24 @@ def browser_cpu_seconds() -> float:
     return cpu_seconds(pids)
 
 
-async def wave(url: str, visitors: int, timeout: float) -> tuple[list[float | str], float]:
-    """N visitors at once; their results, and the CPU seconds their browser used."""
+def niced_chromium(folder: str, niceness: int) -> str:
+    """A script in ``folder`` that runs Chromium at ``niceness`` (every page's renderer inherits it)."""
+    path = Path(folder) / "chromium"
+    path.write_text(f'#!/bin/sh\nexec nice -n {niceness} "{bh.chromium_path()}" "$@"\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+async def wave(url: str, visitors: int, timeout: float, nice: int = 0) -> tuple[list[float | str], float]:
+    """N visitors at once; their results, and the CPU seconds their browser used. With ``nice`` > 0 the browser
+    runs at that lower CPU priority: when both compete for the cores, the server goes first."""
     from playwright.async_api import async_playwright
 
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=bh.chromium_path(), headless=True, args=bh.CHROMIUM_ARGS)
+    async with async_playwright() as p, contextlib.AsyncExitStack() as stack:
+        executable = bh.chromium_path()
+        if nice:
+            executable = niced_chromium(stack.enter_context(tempfile.TemporaryDirectory()), nice)
+        browser = await p.chromium.launch(executable_path=executable, headless=True, args=bh.CHROMIUM_ARGS)
         try:
             start, contexts = asyncio.Event(), []
             tasks = [asyncio.create_task(visit(browser, url, start, timeout, contexts)) for _ in range(visitors)]
@@ -206,7 +226,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-def run(kind: str, visitors: int, pool: int, rounds: int, timeout: float, refill_delay: float | None) -> dict:
+def run(kind: str, visitors: int, pool: int, rounds: int, timeout: float, refill_delay: float | None,
+        nice: int = 0) -> dict:
     with serving(kind, pool, refill_delay) as server:
         wait_quiet(server.proc.pid, 300)  # rnnviz-classroom: the pool's kernels have run the notebook
         idle = pss_bytes(descendants(server.proc.pid))
@@ -214,7 +235,7 @@ def run(kind: str, visitors: int, pool: int, rounds: int, timeout: float, refill
         for _ in range(rounds if visitors == 1 else 1):
             cpu_before = cpu_seconds(descendants(server.proc.pid))
             with MemorySampler(server.proc.pid) as memory:
-                got, used = asyncio.run(wave(server.url("/"), visitors, timeout))
+                got, used = asyncio.run(wave(server.url("/"), visitors, timeout, nice))
             results += got
             browser_cpu += used
             # the tree's CPU (kernels that ended meanwhile are not counted: none do during a wave)
@@ -222,6 +243,10 @@ def run(kind: str, visitors: int, pool: int, rounds: int, timeout: float, refill
             peak = max(peak, memory.peak)
             if visitors == 1 and rounds > 1:  # the next visitor finds the server quiet again
                 wait_quiet(server.proc.pid, 300)
+        if any(not isinstance(r, float) for r in results):  # keep the server's log for the failures
+            kept = Path(tempfile.gettempdir()) / f"bench-classroom-server-{secrets.token_hex(3)}.log"
+            kept.write_bytes(server.log_path.read_bytes())
+            results = [r if isinstance(r, float) else f"{r}\n        server log: {kept}" for r in results]
     times = [r for r in results if isinstance(r, float)]
     failures = [r for r in results if not isinstance(r, float)]
     return {
@@ -242,6 +267,9 @@ def main() -> None:
     parser.add_argument("--refill-delay", type=float, default=None, help="rnnviz-classroom --refill-delay")
     parser.add_argument("--rounds", type=int, default=5, help="visits one at a time for N=1")
     parser.add_argument("--timeout", type=float, default=240)
+    parser.add_argument("--browser-nice", type=int, default=0, metavar="N",
+                        help="run the visitors' browser at this niceness (e.g. 19): in a classroom the browsers run "
+                        "on the learners' own machines, never in the server's way (default: 0, same priority)")
     options = parser.parse_args()
     if bh.chromium_path() is None:
         sys.exit(bh.HOW_TO_ENABLE)
@@ -253,14 +281,15 @@ def main() -> None:
         for kind in ("classroom", "plain"):
             if kind == "plain" and visitors not in options.plain:
                 continue
-            row = run(kind, visitors, pool, options.rounds, options.timeout, options.refill_delay)
+            row = run(kind, visitors, pool, options.rounds, options.timeout, options.refill_delay, options.browser_nice)
             rows.append(row)
             print(f"  {kind:9} N={visitors:<3} p50 {row['p50']:6.2f} s  p95 {row['p95']:6.2f} s  failures "
                   f"{len(row['failures'])}  peak {row['peak'] / GIB:5.2f} GiB  (each: {row['each']})", flush=True)
             for failure in row["failures"][:3]:
                 print(f"      {failure}")
-    print(f"\nrnnviz-classroom --pool {pool} vs plain voila, {os.cpu_count()} cores; N=1: {options.rounds} visits, "
-          "one at a time, warm server\n")
+    niced = f", browsers at nice {options.browser_nice}" if options.browser_nice else ""
+    print(f"\nrnnviz-classroom --pool {pool} vs plain voila, {os.cpu_count()} cores{niced}; N=1: {options.rounds} "
+          "visits, one at a time, warm server\n")
     print("| server | visitors | p50 | p95 | failures | idle server | peak, server + kernels | per visitor "
           "| CPU per visitor: server + kernels, browser |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -29,9 +29,11 @@ DEFAULT_NOTEBOOK = Path("notebooks") / "07_playground.ipynb"
 #: Kernels kept ready, each with the notebook already run: a class of thirty arriving together each gets one.
 #: Each costs about 0.1 GiB beyond the shared imports (benchmarks/bench_classroom.py).
 DEFAULT_POOL = 30
-#: Seconds before a taken kernel is replaced (refilling costs about 1 s of CPU per kernel): after a class has
-#: arrived, not while it arrives.
-DEFAULT_REFILL_DELAY = 60.0
+#: Seconds before a taken kernel is replaced (refilling costs about 1 s of CPU and 0.1 GiB per kernel): after a
+#: class has arrived and started, not while it arrives. With 60 s, thirty visitors arriving together on 2 cores
+#: (their browsers on the same machine) had all thirty replacements start during their arrival: peak memory
+#: 6.8 GiB instead of 4.0 GiB, and twice the server CPU per visitor (benchmarks/bench_classroom.py).
+DEFAULT_REFILL_DELAY = 300.0
 #: Jupyter data shipped with this package: the Voila template ``rnnviz``.
 DATA = Path(__file__).resolve().parent / "jupyter"
 #: The lessons run on TensorFlow, quiet and deterministic: the zygote imports Keras with these set.
@@ -106,6 +108,9 @@ def voila_arguments(options: argparse.Namespace) -> list[str]:
         "--preheat_kernel=True",
         f"--pool_size={options.pool}",
         "--kernel_spec_manager_class=rnnviz_classroom.provisioner.ForkingKernelSpecManager",
+        # kernels talk to the server over Unix sockets, not TCP ports: with thirty kernels starting together, a
+        # port picked as free could be taken before its kernel bound it, and that kernel never started
+        "--KernelManager.transport=ipc",
         # a taken kernel is replaced this long after: not while the class is still arriving
         f"--VoilaKernelManager.fill_delay={options.refill_delay}",
         # rnnviz's page template (rnnviz_classroom/jupyter/voila/templates/rnnviz): Voila's, offline

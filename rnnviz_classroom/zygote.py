@@ -41,6 +41,10 @@ PRELOAD = (
 #: Set while the zygote imports (its value is rnnviz._quiet.DEFER_FIRST_OP, not imported here: importing rnnviz
 #: is what must happen with it set).
 DEFER_FIRST_OP = "RNNVIZ_DEFER_FIRST_OP"
+#: ipykernel's variable naming the process whose end ends the kernel (jupyter_client sets it when it starts one).
+PARENT_VARIABLE = "JPY_PARENT_PID"
+#: Loaded as an IPython extension by each forked kernel: it registers ipywidgets' comm targets in that kernel.
+WIDGETS_EXTENSION = "ipywidgets"
 #: The kernel command lines the zygote accepts: ``python -m ipykernel_launcher ...``.
 LAUNCHER = ("-m", "ipykernel_launcher")
 
@@ -81,8 +85,17 @@ def become_kernel(request: dict) -> None:
         os.close(devnull)
         os.environ.clear()
         os.environ.update(request["env"])
+        os.environ[PARENT_VARIABLE] = str(os.getppid())  # as jupyter_client sets it for the kernels it starts
         os.chdir(request["cwd"])
-        arguments = kernel_arguments(request["argv"])
+        # ipywidgets registers its comm targets when it is imported inside a kernel; here it was imported before
+        # there was one, so the kernel loads it as an extension, which registers them. Without them the page's
+        # request for every widget's state at once is refused, and it asks widget by widget instead: hundreds
+        # of round trips per visitor.
+        # And ipykernel ends the kernel when its parent changes: when the zygote ends (it ends with the server),
+        # its kernels end too, even when the server was killed before it could shut them down. (ipykernel reads
+        # JPY_PARENT_PID for this when it is imported: here, in the zygote, before it was set.)
+        arguments = [*kernel_arguments(request["argv"]), f"--IPKernelApp.extensions={WIDGETS_EXTENSION}",
+                     f"--IPKernelApp.parent_handle={os.getppid()}"]
         sys.argv = [request["argv"][0], *arguments]
         from ipykernel import kernelapp
         from rnnviz import _quiet

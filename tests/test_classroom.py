@@ -149,6 +149,72 @@ def test_a_forked_kernel_starts_with_tensorflow_loaded_runs_restarts_and_ends(zy
     assert not Path(f"/proc/{pid}").exists(), "the kernel process is gone after shutdown"
 
 
+def test_a_forked_kernel_answers_a_request_for_every_widgets_state_at_once(zygote_socket, monkeypatch):
+    """What a dashboard page asks first: every widget's state, in one answer (ipywidgets' control comm). ipywidgets
+    was imported in the zygote before any kernel existed, so each forked kernel must register its comm targets
+    itself; without them the page is refused and asks widget by widget (hundreds of round trips per visitor)."""
+    from jupyter_client import KernelManager
+
+    path, _ = zygote_socket
+    monkeypatch.setenv(provisioner.SOCKET_VARIABLE, path)
+    manager = KernelManager(kernel_name="python3", kernel_spec_manager=provisioner.ForkingKernelSpecManager())
+    manager.start_kernel(env={**os.environ, **cli.KERNEL_ENV})
+    try:
+        client = manager.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        model_id = _run(client, "import ipywidgets\nslider = ipywidgets.IntSlider(value=7)\nprint(slider.model_id)").strip()
+        session, comm_id = client.session, "control-" + model_id
+        client.shell_channel.send(session.msg("comm_open", {"comm_id": comm_id, "target_name": "jupyter.widget.control",
+                                                            "data": {}}, metadata={"version": "1.0.0"}))
+        client.shell_channel.send(session.msg("comm_msg", {"comm_id": comm_id, "data": {"method": "request_states"}}))
+        answer, closed, deadline = None, False, time.monotonic() + 20
+        while answer is None and not closed and time.monotonic() < deadline:
+            try:
+                message = client.get_iopub_msg(timeout=1)
+            except Exception:  # noqa: BLE001 - queue.Empty: keep waiting until the deadline
+                continue
+            if message["content"].get("comm_id") != comm_id:
+                continue
+            closed = message["msg_type"] == "comm_close"
+            if message["msg_type"] == "comm_msg":
+                answer = message["content"]["data"]
+        client.stop_channels()
+    finally:
+        manager.shutdown_kernel(now=True)
+    assert not closed, "the kernel refused the page's request for every widget's state (no comm target)"
+    assert answer is not None and answer["method"] == "update_states", answer
+    assert answer["states"][model_id]["state"]["value"] == 7
+
+
+def test_forked_kernels_end_when_the_zygote_ends(tmp_path, monkeypatch):
+    """A server killed before it could shut its kernels down (kill -9, a closed terminal) leaves no kernels behind:
+    the zygote ends with the server, and each forked kernel ends with the zygote."""
+    from jupyter_client import KernelManager
+
+    path = str(tmp_path / "z.sock")
+    process = subprocess.Popen([sys.executable, "-m", "rnnviz_classroom.zygote", path], stdout=subprocess.PIPE,
+                               text=True, env={**os.environ, **cli.KERNEL_ENV})
+    try:
+        assert process.stdout.readline().startswith("ready")
+        monkeypatch.setenv(provisioner.SOCKET_VARIABLE, path)
+        manager = KernelManager(kernel_name="python3", kernel_spec_manager=provisioner.ForkingKernelSpecManager())
+        manager.start_kernel(env={**os.environ, **cli.KERNEL_ENV})
+        client = manager.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        assert _run(client, "import os\nprint(os.environ['JPY_PARENT_PID'] == str(os.getppid()))").strip() == "True"
+        client.stop_channels()
+        kernel = manager.provisioner.pid
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while Path(f"/proc/{kernel}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{kernel}").exists(), "the kernel outlived its zygote"
+
+
 def test_without_a_zygote_the_provisioner_says_how_to_start_one(monkeypatch):
     import asyncio
 
@@ -303,3 +369,34 @@ def test_the_classroom_package_does_not_import_tensorflow_in_the_server():
 
 def test_the_command_is_installed():
     assert shutil.which("rnnviz-classroom", path=str(bh.BIN)), "pip install -e . installs the rnnviz-classroom command"
+
+
+@pytest.mark.browser
+def test_the_dashboard_gets_every_widget_in_one_answer(browser):
+    """The page asks the kernel for every widget's state at once and gets one answer; it never falls back to
+    asking widget by widget (which it did, ~290 round trips per visitor, while the forked kernels lacked
+    ipywidgets' comm targets)."""
+    import re
+
+    with bh.classroom(PLAYGROUND) as server:
+        page = offline_page(browser)
+        kinds = {"from the kernel": [], "from the page": []}
+
+        def route(socket):
+            kernel = socket.connect_to_server()
+
+            def relay(message, said, onward):
+                text = message if isinstance(message, str) else message.decode("latin-1")
+                said.extend(re.findall(r'"method": ?"(\w+)"', text)[:1])
+                onward(message)
+
+            kernel.on_message(lambda message: relay(message, kinds["from the kernel"], socket.send))
+            socket.on_message(lambda message: relay(message, kinds["from the page"], kernel.send))
+
+        page.route_web_socket("**/api/kernels/**", route)
+        page.goto(server.url("/"), wait_until="commit")
+        bh.wait_for_explorer(page, 120)
+        page.context.close()
+    assert kinds["from the page"].count("request_states") == 1
+    assert kinds["from the kernel"].count("update_states") == 1
+    assert kinds["from the page"].count("request_state") == 0, "the page asked widget by widget"
