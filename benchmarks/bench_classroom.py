@@ -1,6 +1,7 @@
 """A class arriving at once: N visitors open the playground dashboard together, in headless Chromium.
 
 Run: .venv/bin/python benchmarks/bench_classroom.py [--visitors 1 10 30] [--plain 1 10] [--pool 8] [--rounds 5]
+     [--refill-delay S] [--browser-nice 19]
 
 For each server and each N it starts a fresh server on 127.0.0.1 over a temporary copy of
 notebooks/07_playground.ipynb, waits until it is ready (for ``rnnviz-classroom``: its pool of kernels is
@@ -22,6 +23,9 @@ table gives p50/p95 over those visits.
 
 Goals on a 2-core, 24 GiB machine: 30 visitors all served; p95 <= 15 s for 30; p50 <= 1.5 s for one
 visitor once warm; memory per visitor at most a third of plain Voilà's.
+
+A failed visitor is reported with why: the step it was at, a screenshot, the page's last console errors, and
+a copy of the server's log.
 """
 
 from __future__ import annotations
