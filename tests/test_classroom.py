@@ -19,6 +19,7 @@ The load figures (30 visitors) are measured by ``benchmarks/bench_classroom.py``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -94,17 +95,32 @@ def test_the_python3_kernel_is_provisioned_by_the_fork_provisioner():
 
 @pytest.fixture(scope="module")
 def zygote_socket(tmp_path_factory):
-    """A running zygote; yields its socket path."""
-    path = str(tmp_path_factory.mktemp("zygote") / "z.sock")
-    env = {**os.environ, **cli.KERNEL_ENV}
-    process = subprocess.Popen([sys.executable, "-m", "rnnviz_classroom.zygote", path], stdout=subprocess.PIPE,
-                               text=True, env=env)
+    """A running zygote, started as rnnviz-classroom starts it; yields its socket path and pid."""
+    process, path = cli.start_zygote(str(tmp_path_factory.mktemp("zygote")))
     try:
-        assert process.stdout.readline().startswith("ready")
         yield path, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def forked_kernel(path: str, monkeypatch, env: dict | None = None):
+    """A kernel forked by the zygote at ``path``, started through jupyter_client with the provisioner Voila uses;
+    yields ``(manager, client)`` and shuts the kernel down afterwards."""
+    from jupyter_client import KernelManager
+
+    monkeypatch.setenv(provisioner.SOCKET_VARIABLE, path)
+    manager = KernelManager(kernel_name="python3", kernel_spec_manager=provisioner.ForkingKernelSpecManager())
+    manager.start_kernel(env=env or {**os.environ, **cli.KERNEL_ENV})
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        yield manager, client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
 
 
 def _run(client, code: str) -> str:
@@ -116,17 +132,9 @@ def _run(client, code: str) -> str:
 
 
 def test_a_forked_kernel_starts_with_tensorflow_loaded_runs_restarts_and_ends(zygote_socket, monkeypatch):
-    from jupyter_client import KernelManager
-
     path, zygote_pid = zygote_socket
-    monkeypatch.setenv(provisioner.SOCKET_VARIABLE, path)
-    manager = KernelManager(kernel_name="python3", kernel_spec_manager=provisioner.ForkingKernelSpecManager())
-    manager.start_kernel(env={**os.environ, "RNNVIZ_TEST_MARK": "from the request"})
-    try:
+    with forked_kernel(path, monkeypatch, env={**os.environ, "RNNVIZ_TEST_MARK": "from the request"}) as (manager, client):
         assert isinstance(manager.provisioner, provisioner.ForkProvisioner)
-        client = manager.client()
-        client.start_channels()
-        client.wait_for_ready(timeout=60)
         said = _run(client, "import os, sys\nprint(os.getppid(), 'tensorflow' in sys.modules, os.environ['RNNVIZ_TEST_MARK'])")
         assert said.split() == [str(zygote_pid), "True", "from", "the", "request"]
         # TensorFlow's thread pools start in the fork, not in the zygote: a graph runs (it hung when they did not)
@@ -139,10 +147,7 @@ def test_a_forked_kernel_starts_with_tensorflow_loaded_runs_restarts_and_ends(zy
         client.wait_for_ready(timeout=60)
         assert manager.provisioner.pid != first and manager.provisioner.process.poll() is None
         assert _run(client, "print(1 + 1)").strip() == "2"
-        client.stop_channels()
-    finally:
         pid = manager.provisioner.pid
-        manager.shutdown_kernel(now=True)
     deadline = time.monotonic() + 10
     while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -153,16 +158,8 @@ def test_a_forked_kernel_answers_a_request_for_every_widgets_state_at_once(zygot
     """What a dashboard page asks first: every widget's state, in one answer (ipywidgets' control comm). ipywidgets
     was imported in the zygote before any kernel existed, so each forked kernel must register its comm targets
     itself; without them the page is refused and asks widget by widget (hundreds of round trips per visitor)."""
-    from jupyter_client import KernelManager
-
     path, _ = zygote_socket
-    monkeypatch.setenv(provisioner.SOCKET_VARIABLE, path)
-    manager = KernelManager(kernel_name="python3", kernel_spec_manager=provisioner.ForkingKernelSpecManager())
-    manager.start_kernel(env={**os.environ, **cli.KERNEL_ENV})
-    try:
-        client = manager.client()
-        client.start_channels()
-        client.wait_for_ready(timeout=60)
+    with forked_kernel(path, monkeypatch) as (_, client):
         model_id = _run(client, "import ipywidgets\nslider = ipywidgets.IntSlider(value=7)\nprint(slider.model_id)").strip()
         session, comm_id = client.session, "control-" + model_id
         client.shell_channel.send(session.msg("comm_open", {"comm_id": comm_id, "target_name": "jupyter.widget.control",
@@ -179,9 +176,6 @@ def test_a_forked_kernel_answers_a_request_for_every_widgets_state_at_once(zygot
             closed = message["msg_type"] == "comm_close"
             if message["msg_type"] == "comm_msg":
                 answer = message["content"]["data"]
-        client.stop_channels()
-    finally:
-        manager.shutdown_kernel(now=True)
     assert not closed, "the kernel refused the page's request for every widget's state (no comm target)"
     assert answer is not None and answer["method"] == "update_states", answer
     assert answer["states"][model_id]["state"]["value"] == 7
@@ -190,29 +184,20 @@ def test_a_forked_kernel_answers_a_request_for_every_widgets_state_at_once(zygot
 def test_forked_kernels_end_when_the_zygote_ends(tmp_path, monkeypatch):
     """A server killed before it could shut its kernels down (kill -9, a closed terminal) leaves no kernels behind:
     the zygote ends with the server, and each forked kernel ends with the zygote."""
-    from jupyter_client import KernelManager
-
-    path = str(tmp_path / "z.sock")
-    process = subprocess.Popen([sys.executable, "-m", "rnnviz_classroom.zygote", path], stdout=subprocess.PIPE,
-                               text=True, env={**os.environ, **cli.KERNEL_ENV})
+    process, path = cli.start_zygote(str(tmp_path))
     try:
-        assert process.stdout.readline().startswith("ready")
-        monkeypatch.setenv(provisioner.SOCKET_VARIABLE, path)
-        manager = KernelManager(kernel_name="python3", kernel_spec_manager=provisioner.ForkingKernelSpecManager())
-        manager.start_kernel(env={**os.environ, **cli.KERNEL_ENV})
-        client = manager.client()
-        client.start_channels()
-        client.wait_for_ready(timeout=60)
-        assert _run(client, "import os\nprint(os.environ['JPY_PARENT_PID'] == str(os.getppid()))").strip() == "True"
-        client.stop_channels()
-        kernel = manager.provisioner.pid
+        with forked_kernel(path, monkeypatch) as (manager, client):
+            assert _run(client, "import os\nprint(os.environ['JPY_PARENT_PID'] == str(os.getppid()))").strip() == "True"
+            kernel = manager.provisioner.pid
+            process.kill()
+            process.wait(timeout=10)
+            deadline = time.monotonic() + 15
+            while Path(f"/proc/{kernel}").exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not Path(f"/proc/{kernel}").exists(), "the kernel outlived its zygote"
     finally:
         process.kill()
         process.wait(timeout=10)
-    deadline = time.monotonic() + 15
-    while Path(f"/proc/{kernel}").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not Path(f"/proc/{kernel}").exists(), "the kernel outlived its zygote"
 
 
 def test_without_a_zygote_the_provisioner_says_how_to_start_one(monkeypatch):

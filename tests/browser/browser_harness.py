@@ -174,15 +174,22 @@ def _running(server: Server, timeout: float):
 
 
 @contextlib.contextmanager
-def jupyterlab(notebooks: list[str], timeout: float = 60):
-    """JupyterLab serving a temp copy of ``notebooks``; yields the running :class:`Server`."""
-    with tempfile.TemporaryDirectory(prefix="rnnviz-lab-") as tmp:
+def _workspace(prefix: str, notebooks: list[str]):
+    """A temporary folder with the ``notebooks`` copied into its ``root``, a free port and a token for a server:
+    yields ``(workdir, root, port, token)``."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         workdir = Path(tmp)
         root = workdir / "root"
         root.mkdir()
         copy_notebooks(root, notebooks)
+        yield workdir, root, free_port(), secrets.token_hex(16)
+
+
+@contextlib.contextmanager
+def jupyterlab(notebooks: list[str], timeout: float = 60):
+    """JupyterLab serving a temp copy of ``notebooks``; yields the running :class:`Server`."""
+    with _workspace("rnnviz-lab-", notebooks) as (workdir, root, port, token):
         _lab_settings(workdir / "settings")
-        port, token = free_port(), secrets.token_hex(16)
         argv = [
             str(BIN / "jupyter"),
             "lab",
@@ -210,12 +217,7 @@ def voila(target: str, extra_notebooks: list[str] = (), timeout: float = 60):
     Yields the running :class:`Server`; the page to open is ``server.url("/")`` for a notebook and
     ``server.url("/voila/render/<name>")`` in folder mode.
     """
-    with tempfile.TemporaryDirectory(prefix="rnnviz-voila-") as tmp:
-        workdir = Path(tmp)
-        root = workdir / "root"
-        root.mkdir()
-        copy_notebooks(root, ([target] if target else []) + list(extra_notebooks))
-        port, token = free_port(), secrets.token_hex(16)
+    with _workspace("rnnviz-voila-", ([target] if target else []) + list(extra_notebooks)) as (workdir, root, port, token):
         argv = [
             str(BIN / "voila"),
             str(root / target) if target else str(root),
@@ -234,12 +236,7 @@ def classroom(target: str, pool: int = 2, timeout: float = 120, extra: list[str]
     """``rnnviz-classroom`` serving a temp copy of notebook ``target`` (with ``extra`` arguments); yields the
     running :class:`Server` (the page is ``server.url("/")``). Ready once Voila logs that its pool of ``pool``
     kernels is started."""
-    with tempfile.TemporaryDirectory(prefix="rnnviz-classroom-") as tmp:
-        workdir = Path(tmp)
-        root = workdir / "root"
-        root.mkdir()
-        copy_notebooks(root, [target])
-        port, token = free_port(), secrets.token_hex(16)
+    with _workspace("rnnviz-classroom-", [target]) as (workdir, root, port, token):
         argv = [str(BIN / "rnnviz-classroom"), str(root / target), f"--port={port}", f"--token={token}",
                 f"--pool={pool}", "--no-browser", *extra]
         with _running(Server(argv, port, token, workdir, _base_env(workdir), None), timeout) as server:
