@@ -1,7 +1,7 @@
 """A class arriving at once: N visitors open the playground dashboard together, in headless Chromium.
 
-Run: .venv/bin/python benchmarks/bench_classroom.py [--visitors 1 10 30] [--plain 1 10] [--pool 8] [--rounds 5]
-     [--refill-delay S] [--browser-nice 19]
+Run: .venv/bin/python benchmarks/bench_classroom.py [--visitors 1 10 30] [--plain 1 10] [--tensorflow 30]
+     [--pool 8] [--rounds 5] [--refill-delay S] [--browser-nice 19]
 
 For each server and each N it starts a fresh server on 127.0.0.1 over a temporary copy of
 notebooks/07_playground.ipynb, waits until it is ready (for ``rnnviz-classroom``: its pool of kernels is
@@ -15,11 +15,12 @@ While the visitors arrive it samples, every 0.5 s, the memory of the server and 
 (PSS: a page shared by k processes counts 1/k to each, so shared memory is counted once), and reports the
 peak, and the peak divided by N as the memory per visitor.
 
-Servers: ``rnnviz-classroom --pool P`` and plain ``voila notebooks/07_playground.ipynb`` (the README's
-command 3 before rnnviz-classroom existed), for the same N (the plain one only up to the N given by
-``--plain``: at 30 it would need about 19 GiB here). N=1 is measured ``--rounds`` times, one visitor at a
-time once the server is quiet again (``rnnviz-classroom`` still has kernels ready in its pool), and the
-table gives p50/p95 over those visits.
+Servers: ``rnnviz-classroom --pool P`` (Keras on NumPy, its default) and plain ``voila
+notebooks/07_playground.ipynb`` (the README's command 3 before rnnviz-classroom existed), for the same N (the
+plain one only up to the N given by ``--plain``: at 30 it would need about 19 GiB here); and
+``rnnviz-classroom --backend tensorflow`` for the N given by ``--tensorflow``, to show what the NumPy backend saves.
+N=1 is measured ``--rounds`` times, one visitor at a time once the server is quiet again (``rnnviz-classroom``
+still has kernels ready in its pool), and the table gives p50/p95 over those visits.
 
 Goals on a 2-core, 24 GiB machine: 30 visitors all served; p95 <= 15 s for 30; p50 <= 1.5 s for one
 visitor once warm; memory per visitor at most a third of plain Voilà's.
@@ -106,11 +107,18 @@ class MemorySampler:
         self.peak = max(self.peak, pss_bytes(descendants(self.pid)))
 
 
+#: The servers compared, in the table's order, and their names there.
+KINDS = {"classroom": "rnnviz-classroom", "classroom-tensorflow": "rnnviz-classroom --backend tensorflow",
+         "plain": "plain voila"}
+
+
 def serving(kind: str, pool: int, refill_delay: float | None):
     """A fresh server over a temporary copy of lesson 7: ``rnnviz-classroom`` (ready once its pool is started)
     or plain ``voila``; yields the running server."""
-    if kind == "classroom":
+    if kind in KINDS and kind != "plain":
         extra = [] if refill_delay is None else [f"--refill-delay={refill_delay}"]
+        if kind == "classroom-tensorflow":
+            extra.append("--backend=tensorflow")
         return bh.classroom(NOTEBOOK, pool=pool, timeout=300, extra=extra)
     return bh.voila(NOTEBOOK, timeout=300)
 
@@ -267,6 +275,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--visitors", type=int, nargs="+", default=[1, 10, 30])
     parser.add_argument("--plain", type=int, nargs="*", default=[1, 10], help="N for plain voila")
+    parser.add_argument("--tensorflow", type=int, nargs="*", default=[30],
+                        help="N for rnnviz-classroom --backend tensorflow")
     parser.add_argument("--pool", type=int, default=None, help="rnnviz-classroom --pool (default: its own)")
     parser.add_argument("--refill-delay", type=float, default=None, help="rnnviz-classroom --refill-delay")
     parser.add_argument("--rounds", type=int, default=5, help="visits one at a time for N=1")
@@ -282,12 +292,13 @@ def main() -> None:
     pool = options.pool or DEFAULT_POOL
     rows = []
     for visitors in options.visitors:
-        for kind in ("classroom", "plain"):
-            if kind == "plain" and visitors not in options.plain:
+        for kind in KINDS:
+            if (kind == "plain" and visitors not in options.plain) or (
+                    kind == "classroom-tensorflow" and visitors not in options.tensorflow):
                 continue
             row = run(kind, visitors, pool, options.rounds, options.timeout, options.refill_delay, options.browser_nice)
             rows.append(row)
-            print(f"  {kind:9} N={visitors:<3} p50 {row['p50']:6.2f} s  p95 {row['p95']:6.2f} s  failures "
+            print(f"  {kind:20} N={visitors:<3} p50 {row['p50']:6.2f} s  p95 {row['p95']:6.2f} s  failures "
                   f"{len(row['failures'])}  peak {row['peak'] / GIB:5.2f} GiB  (each: {row['each']})", flush=True)
             for failure in row["failures"][:3]:
                 print(f"      {failure}")
@@ -299,9 +310,9 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     plain = {row["visitors"]: row for row in rows if row["kind"] == "plain"}
     for row in rows:
-        name = "rnnviz-classroom" if row["kind"] == "classroom" else "plain voila"
+        name = KINDS[row["kind"]]
         ratio = ""
-        if row["kind"] == "classroom" and plain:
+        if row["kind"] != "plain" and plain:
             n = row["visitors"] if row["visitors"] in plain else max(plain)  # plain Voila is not run at 30
             ratio = f" ({row['per_visitor'] / plain[n]['per_visitor']:.2f}x plain at N={n})"
         print(f"| {name} | {row['visitors']} | {row['p50']:.2f} s | {row['p95']:.2f} s | "

@@ -8,9 +8,13 @@ folder, then ``ipykernel``'s own launcher with the same arguments.
 
 It prints ``ready`` on standard output once the imports are done, and exits when its parent does.
 
-Why it runs no TensorFlow op before forking: TensorFlow starts its thread pools at the first op, and a
-forked child has none of its parent's threads; a child that inherited started pools hangs as soon as it
-runs a graph (``model.predict``, ``model.fit``). rnnviz normally runs that first op while it imports (to keep
+Under a Keras backend other than TensorFlow (``rnnviz-classroom`` serves on NumPy by default), it keeps Keras from
+importing TensorFlow anyway: ``keras.utils.set_random_seed`` imports it to seed it too whenever it is installed, which
+would cost each kernel about 3 s and a few hundred MB on its first seed (:func:`keep_keras_off_tensorflow`).
+
+Why it runs no TensorFlow op before forking (under the TensorFlow backend): TensorFlow starts its thread pools at
+the first op, and a forked child has none of its parent's threads; a child that inherited started pools hangs as
+soon as it runs a graph (``model.predict``, ``model.fit``). rnnviz normally runs that first op while it imports (to keep
 its log lines out of the notebook); the zygote asks it not to, and each child runs it, quietly, first thing.
 """
 
@@ -23,7 +27,8 @@ import socket
 import sys
 import time
 
-#: What lesson 7's kernel imports; loaded once here, so a forked kernel imports (almost) nothing.
+#: What lesson 7's kernel imports (Keras with its backend: TensorFlow, or NumPy and jax); loaded once here, so a
+#: forked kernel imports (almost) nothing.
 PRELOAD = (
     "ipykernel.kernelapp",
     "ipykernel.ipkernel",
@@ -49,6 +54,31 @@ WIDGETS_EXTENSION = "ipywidgets"
 LAUNCHER = ("-m", "ipykernel_launcher")
 
 
+def keep_keras_off_tensorflow() -> bool:
+    """Under a Keras backend other than TensorFlow, stop Keras importing TensorFlow to seed it; ``True`` if done.
+
+    ``keras.utils.set_random_seed`` (which every lesson calls) seeds TensorFlow as well whenever TensorFlow can
+    be imported, and imports it to do so: in a NumPy-backend kernel that is 3 s of CPU and about 300 MB that the
+    kernel never uses. Keras asks a lazy module in ``keras.src.utils.module_utils`` whether TensorFlow is
+    available; this marks it unavailable. An explicit ``import tensorflow`` in a notebook still works. Nothing
+    is changed (``False``) under the TensorFlow backend, when TensorFlow is already imported, or in a Keras
+    without that lazy module.
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        return False
+    try:
+        from keras.src.utils import module_utils
+    except ImportError:
+        return False
+    lazy = getattr(module_utils, "tensorflow", None)
+    if lazy is None or not hasattr(lazy, "_available"):
+        return False
+    lazy._available = False
+    return True
+
+
 def preload(names=PRELOAD) -> float:
     """Import ``names``, then freeze the garbage collector's view of them; returns the CPU seconds so far.
 
@@ -62,6 +92,7 @@ def preload(names=PRELOAD) -> float:
     for name in names:
         importlib.import_module(name)
     del os.environ[DEFER_FIRST_OP]
+    keep_keras_off_tensorflow()
     gc.collect()
     gc.freeze()
     return time.process_time()

@@ -1,9 +1,10 @@
 """``rnnviz-classroom``: its command line, its forked kernels, and its pages in a real browser.
 
-The unit tests check the command's arguments and errors, the zygote's request check, and a real kernel
-forked by the zygote through jupyter_client (the same provisioner Voila uses): it starts with TensorFlow
-already imported, trains and predicts (graphs need TensorFlow's thread pools, which must start in the fork),
-restarts, and is gone after shutdown.
+The unit tests check the command's arguments and errors, the zygote's request check, and real kernels
+forked by the zygote through jupyter_client (the same provisioner Voila uses). On the default NumPy backend a
+kernel runs lesson 7 as the dashboard does, with rnnviz's numbers equal to Keras's and without ever importing
+TensorFlow. On the TensorFlow backend a kernel starts with TensorFlow already imported, trains and predicts
+(graphs need TensorFlow's thread pools, which must start in the fork), restarts, and is gone after shutdown.
 
 The browser tests (``-m browser``) serve notebooks with ``rnnviz-classroom`` and open them in headless
 Chromium, in separate browser contexts (separate visitors):
@@ -20,6 +21,7 @@ The load figures (30 visitors) are measured by ``benchmarks/bench_classroom.py``
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -31,9 +33,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "browser"))
 import browser_harness as bh  # noqa: E402
-from rnnviz_classroom import cli, provisioner, zygote  # noqa: E402
+from rnnviz_classroom import cli, pool, provisioner, zygote  # noqa: E402
 
 PLAYGROUND = "07_playground.ipynb"
+#: The backend rnnviz-classroom picks for lesson 7 here: NumPy, or TensorFlow where jax cannot be installed (.ci/run's
+#: environment with TensorFlow 2.16). The kernel tests run on it; the NumPy-only tests need jax.
+BACKEND = cli.choose_backend(None, bh.REPO / "notebooks" / PLAYGROUND)[0]
+needs_jax = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                               reason="Keras's NumPy backend needs jax (rnnviz's classroom extra), not installed here")
 EQUATIONS = "05_inside_the_cell.ipynb"
 LINKS = "01_return_sequences.ipynb"  # nine links in its text
 
@@ -47,6 +54,11 @@ LINKS = "01_return_sequences.ipynb"  # nine links in its text
         (["--pool", "0"], "--pool: expected at least 1"),
         (["--refill-delay", "-1"], "--refill-delay: expected 0 seconds or more"),
         (["no_such_lesson.ipynb"], "'no_such_lesson.ipynb' is not a file"),
+        (["--backend", "torch"], "--backend: invalid choice: 'torch'"),
+        ([str(bh.REPO / "README.md")], "README.md' is not a Jupyter notebook"),
+        ([str(bh.REPO / "notebooks" / "06_using_states.ipynb"), "--backend", "numpy"],
+         "06_using_states.ipynb trains a model (code cell 11 calls .fit), which Keras's NumPy backend cannot do. "
+         "Serve it on TensorFlow: rnnviz-classroom "),
     ],
 )
 def test_bad_arguments_are_refused_with_what_to_do(argv, says, capsys):
@@ -54,6 +66,26 @@ def test_bad_arguments_are_refused_with_what_to_do(argv, says, capsys):
         cli.parse(argv)
     assert stop.value.code == 2
     assert says in capsys.readouterr().err
+
+
+def test_without_jax_it_serves_on_tensorflow_and_says_how_to_get_the_numpy_backend(monkeypatch, capsys):
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name, *rest: None if name == "jax" else real(name, *rest))
+    options = cli.parse([])
+    assert options.backend == "tensorflow" and 'jax is not installed' in options.backend_note
+    assert 'pip install -e ".[classroom]"' in options.backend_note
+    with pytest.raises(SystemExit):
+        cli.parse(["--backend", "numpy"])  # asked for by name: refused, with what to do
+    said = capsys.readouterr().err
+    assert "--backend numpy: Keras's NumPy backend needs jax" in said and 'pip install -e ".[classroom]"' in said
+
+
+@needs_jax
+def test_with_jax_it_serves_on_numpy_unless_the_notebook_trains():
+    assert cli.choose_backend(None, bh.REPO / "notebooks" / PLAYGROUND) == ("numpy", None)
+    backend, why = cli.choose_backend(None, bh.REPO / "notebooks" / "06_using_states.ipynb")
+    assert backend == "tensorflow" and why.startswith("06_using_states.ipynb trains a model (code cell 11 calls .fit)")
+    assert cli.choose_backend("tensorflow", bh.REPO / "notebooks" / PLAYGROUND) == ("tensorflow", None)
 
 
 def test_without_a_notebook_it_serves_lesson_7_or_says_where_to_run(tmp_path, monkeypatch, capsys):
@@ -93,15 +125,29 @@ def test_the_python3_kernel_is_provisioned_by_the_fork_provisioner():
 
 # --- a real forked kernel -----------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def zygote_socket(tmp_path_factory):
-    """A running zygote, started as rnnviz-classroom starts it; yields its socket path and pid."""
-    process, path = cli.start_zygote(str(tmp_path_factory.mktemp("zygote")))
+@contextlib.contextmanager
+def _zygote(folder: str, backend: str):
+    process, path = cli.start_zygote(folder, backend)
     try:
         yield path, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def zygote_socket(tmp_path_factory):
+    """A running zygote, started as rnnviz-classroom starts it for lesson 7 (Keras on NumPy where jax is installed);
+    yields its socket path and pid."""
+    with _zygote(str(tmp_path_factory.mktemp("zygote")), BACKEND) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def tensorflow_zygote(tmp_path_factory):
+    """A running zygote as ``rnnviz-classroom --backend tensorflow`` starts it; yields its socket path and pid."""
+    with _zygote(str(tmp_path_factory.mktemp("zygote")), "tensorflow") as running:
+        yield running
 
 
 @contextlib.contextmanager
@@ -112,7 +158,7 @@ def forked_kernel(path: str, monkeypatch, env: dict | None = None):
 
     monkeypatch.setenv(provisioner.SOCKET_VARIABLE, path)
     manager = KernelManager(kernel_name="python3", kernel_spec_manager=provisioner.ForkingKernelSpecManager())
-    manager.start_kernel(env=env or {**os.environ, **cli.KERNEL_ENV})
+    manager.start_kernel(env=env or {**os.environ, **cli.kernel_env(BACKEND)})
     client = manager.client()
     client.start_channels()
     try:
@@ -131,9 +177,39 @@ def _run(client, code: str) -> str:
     return "".join(out)
 
 
-def test_a_forked_kernel_starts_with_tensorflow_loaded_runs_restarts_and_ends(zygote_socket, monkeypatch):
-    path, zygote_pid = zygote_socket
-    with forked_kernel(path, monkeypatch, env={**os.environ, "RNNVIZ_TEST_MARK": "from the request"}) as (manager, client):
+LESSONS = sorted(path.name for path in (bh.REPO / "notebooks").glob("0*.ipynb"))
+ON_NUMPY = [name for name in LESSONS if cli.training_cell(bh.REPO / "notebooks" / name) is None]
+
+
+def test_every_lesson_but_the_one_that_trains_can_be_served_on_the_numpy_backend():
+    assert len(LESSONS) == 8 and [name for name in LESSONS if name not in ON_NUMPY] == ["06_using_states.ipynb"]
+
+
+@needs_jax
+@pytest.mark.parametrize("lesson", ON_NUMPY)
+def test_a_forked_numpy_kernel_runs_the_lesson_and_never_imports_tensorflow(zygote_socket, monkeypatch, lesson):
+    """What a dashboard's kernel does: every code cell of the lesson, in order, as Voila runs them. Each lesson checks
+    its own claims against Keras with executed assertions, so they hold on the NumPy backend too (lesson 7 also prints
+    its check per tensor). TensorFlow is never imported, though every lesson seeds Keras (keras.utils.set_random_seed
+    imports TensorFlow whenever it can, unless the zygote stopped it)."""
+    import json
+
+    path, _ = zygote_socket
+    cells = [cell["source"] for cell in json.loads((bh.REPO / "notebooks" / lesson).read_text())["cells"]
+             if cell["cell_type"] == "code"]
+    with forked_kernel(path, monkeypatch) as (_, client):
+        said = "".join(_run(client, "".join(source)) for source in cells)
+        if lesson == PLAYGROUND:
+            assert said.count("same numbers in rnnviz.trace: True") == 3, said  # output, forward_h, backward_h
+            assert "False" not in said, said
+        said = _run(client, "import sys, keras\nprint(keras.backend.backend(), 'tensorflow' in sys.modules)")
+        assert said.split() == ["numpy", "False"]
+
+
+def test_a_forked_tensorflow_kernel_starts_with_tensorflow_loaded_runs_restarts_and_ends(tensorflow_zygote, monkeypatch):
+    path, zygote_pid = tensorflow_zygote
+    env = {**os.environ, **cli.kernel_env("tensorflow"), "RNNVIZ_TEST_MARK": "from the request"}
+    with forked_kernel(path, monkeypatch, env=env) as (manager, client):
         assert isinstance(manager.provisioner, provisioner.ForkProvisioner)
         said = _run(client, "import os, sys\nprint(os.getppid(), 'tensorflow' in sys.modules, os.environ['RNNVIZ_TEST_MARK'])")
         assert said.split() == [str(zygote_pid), "True", "from", "the", "request"]
@@ -184,7 +260,7 @@ def test_a_forked_kernel_answers_a_request_for_every_widgets_state_at_once(zygot
 def test_forked_kernels_end_when_the_zygote_ends(tmp_path, monkeypatch):
     """A server killed before it could shut its kernels down (kill -9, a closed terminal) leaves no kernels behind:
     the zygote ends with the server, and each forked kernel ends with the zygote."""
-    process, path = cli.start_zygote(str(tmp_path))
+    process, path = cli.start_zygote(str(tmp_path), BACKEND)
     try:
         with forked_kernel(path, monkeypatch) as (manager, client):
             assert _run(client, "import os\nprint(os.environ['JPY_PARENT_PID'] == str(os.getppid()))").strip() == "True"
@@ -342,6 +418,39 @@ def test_two_visitors_at_once_each_change_only_their_own_page(browser):
         assert "state_h" not in _code(ben)
         for page in pages:
             page.context.close()
+
+
+def test_visitors_beyond_the_pool_get_a_kernel_at_once_not_after_the_refill_delay():
+    """Voila refills its pool with tasks that sleep --refill-delay before starting a kernel, and hands the next visitor
+    such a task: without rnnviz_classroom.pool, every visitor after the pool's kernels waited out that delay (here 600 s)."""
+    import urllib.request
+
+    with bh.classroom(PLAYGROUND, pool=1, timeout=300, extra=["--refill-delay=600"]) as server:
+        for visitor in range(3):  # the pool's one kernel, then two started for the late visitors
+            with urllib.request.urlopen(server.url("/"), timeout=60) as answer:
+                page = answer.read().decode()
+            assert answer.status == 200 and page.count("application/vnd.jupyter.widget-view+json") >= 2, visitor
+
+
+def test_a_hurried_pool_task_skips_the_rest_of_its_delay_and_an_unhurried_one_keeps_it():
+    import asyncio
+    import concurrent.futures
+
+    async def scenario():
+        ready = asyncio.get_running_loop().create_future()  # stands in for a kernel's start and the notebook's run
+        ready.set_result("kernel")
+        waiting = asyncio.create_task(pool.wait_before(600, ready))
+        sleeping = asyncio.create_task(pool.wait_before(600, ready))
+        early = asyncio.create_task(pool.wait_before(600, ready))
+        pool.hurry(early)  # asked for before it even started
+        await asyncio.sleep(0.05)
+        pool.hurry(waiting)
+        done, _ = await asyncio.wait([waiting, sleeping, early], timeout=5)
+        sleeping.cancel()
+        return done == {waiting, early} and waiting.result() == early.result() == "kernel"
+
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:  # its own event loop: a browser test's may be running here
+        assert thread.submit(asyncio.run, scenario()).result(timeout=30)
 
 
 def test_the_classroom_package_does_not_import_tensorflow_in_the_server():
