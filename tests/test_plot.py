@@ -195,3 +195,21 @@ def test_a_go_backwards_layer_marks_its_final_state_at_timestep_0():
     # The final state is the state after reading x[:, 0]: the last row Keras lists.
     np.testing.assert_array_equal(tr.final_states()[0], tr.h[:, -1])
     assert tr.input_steps[-1] == 0
+
+
+@pytest.mark.parametrize("low", [-0.0547, -0.02, -0.012, -0.0061, -0.3, -0.55, -0.9, -4.0])
+def test_panel_names_stay_inside_the_figure_for_small_and_large_states(low):
+    """The name left of each panel ("h / hidden state") sits left of the y tick labels. Wide tick labels pushed it
+    past the figure's edge: -0.050 in steps of 0.025, for h from -0.0547 to 0.0142 (an LSTM(2) with seed 0 on Keras's
+    NumPy backend, the classroom dashboard's first picture)."""
+    import dataclasses
+
+    traced = _trace()
+    ramp = np.linspace(low, -low / 4, traced.h.size, dtype="float32").reshape(traced.h.shape)
+    traced = dataclasses.replace(traced, h=ramp, c=2 * ramp)
+    fig = rnnviz.plot_states(traced, return_sequences=False, return_state=True)
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    for ax in fig.axes:
+        if ax.get_ylabel():
+            assert ax.yaxis.label.get_window_extent(renderer).x0 >= 0, (low, ax.get_ylabel(), ax.get_yticks())
