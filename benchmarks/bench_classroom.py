@@ -116,7 +116,7 @@ KINDS = {"classroom": "rnnviz-classroom", "classroom-tensorflow": "rnnviz-classr
 def serving(kind: str, pool: int, refill_delay: float | None):
     """A fresh server over a temporary copy of lesson 7: ``rnnviz-classroom`` (ready once its pool is started)
     or plain ``voila``; yields the running server."""
-    if kind in KINDS and kind != "plain":
+    if kind != "plain":
         extra = [] if refill_delay is None else [f"--refill-delay={refill_delay}"]
         if kind == "classroom-tensorflow":
             extra.append("--backend=tensorflow")

@@ -64,6 +64,7 @@ _COLUMN_GAP = 0.9  # between the forward and backward columns of a Bidirectional
 # Stacked cells: an arrow up the left edge (_STACK_FLOW wide) left of the cells' names (their width sets the left
 # margin, with room for tick labels), in the grid (side_by_side) a "c" label left of the c column; rows a bit closer.
 _STACK_FLOW, _TICK_ROOM, _STACK_COLUMN_GAP, _STACK_GAP = 0.7, 0.85, 1.2, 0.95
+_NAME_PAD = 8  # points between a panel's name ("h / hidden state") and its y tick labels
 _Y_STEPS = [1, 2, 3, 5, 10]  # y tick steps of a line panel (times a power of ten): never 2.5, see _draw_lines
 _HEADER_CHARS = 95  # header lines wrap (between returned values) beyond this many characters
 
@@ -255,11 +256,11 @@ class StatesView:
                 prefix = "" if panel.direction is None else f"{panel.direction} "
                 detail = ("\n" + reads if reads else "") + ("\n(y: unit)" if heatmap else "")
                 ax.set_ylabel(f"{prefix}{panel.state}\n{words}{detail}", fontsize=FONT["label"], rotation=0,
-                              ha="right", va="center", labelpad=8)
+                              ha="right", va="center", labelpad=_NAME_PAD)
             elif column == 0:  # side by side: the state on the left, the direction under each column
                 detail = "\n(y: unit)" if heatmap else ""
                 ax.set_ylabel(f"{panel.state}\n{words}{detail}", fontsize=FONT["label"], rotation=0,
-                              ha="right", va="center", labelpad=8)
+                              ha="right", va="center", labelpad=_NAME_PAD)
             if row == rows - 1:
                 if columns == 1:
                     ax.set_xlabel("timestep t", fontsize=FONT["label"])
@@ -283,7 +284,7 @@ class StatesView:
         """Stacked cells: name the cell and the state beside a panel, and the time axis under a column."""
         ax, words = panel.ax, _STATE_WORDS[panel.state]
         ax.set_ylabel(self._cell_label(panel, column, reads, heatmap), fontsize=FONT["label"], rotation=0,
-                      ha="right", va="center", labelpad=8)
+                      ha="right", va="center", labelpad=_NAME_PAD)
         if xlabel:
             if self._columns == 1:
                 ax.set_xlabel("timestep t", fontsize=FONT["label"])
@@ -341,7 +342,7 @@ class StatesView:
         ax.set_ylim(lo - pad, hi + pad)
         # No steps of 2.5: they need one more decimal (0.025, -0.050), and a tick label that much wider pushed the
         # panel's name ("h hidden state") past the figure's left edge, e.g. for small Keras NumPy-backend weights
-        # (with the names' labelpad of 8 points, names stay inside for states down to about 0.005: tests/test_plot.py).
+        # (with _NAME_PAD, names stay inside for states down to about 0.005: tests/test_plot.py).
         ax.yaxis.set_major_locator(MaxNLocator(nbins=2 if self._stacked and self._panel < 1.0 else 4, steps=_Y_STEPS))
         if legend:
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=FONT["note"], frameon=False,

@@ -147,13 +147,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--port: expected 1 to 65535; got {options.port}")
     if options.refill_delay < 0:
         parser.error(f"--refill-delay: expected 0 seconds or more; got {options.refill_delay}")
-    try:
-        training_cell(options.notebook)
-    except (ValueError, UnicodeDecodeError) as error:
+    try:  # reads the notebook once: whether it trains a model decides the backend
+        options.backend, options.backend_note = choose_backend(options.backend, options.notebook)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         parser.error(f"notebook: {options.notebook!r} is not a Jupyter notebook ({error}); expected a .ipynb file, "
                      f"e.g. {DEFAULT_NOTEBOOK}")
-    try:
-        options.backend, options.backend_note = choose_backend(options.backend, options.notebook)
     except ValueError as error:
         parser.error(str(error))
     if options.pool < 1:

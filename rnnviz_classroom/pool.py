@@ -21,29 +21,21 @@ import contextlib
 import weakref
 from collections.abc import Awaitable
 
-#: Replacement tasks a visitor has asked for: they skip (the rest of) their delay.
-_hurried: weakref.WeakSet = weakref.WeakSet()
-#: The wake-up of each replacement task that is sleeping out its delay.
-_sleeping: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: The wake-up of each replacement task: set when a visitor asks for it (before or during its delay).
+_wakes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 async def wait_before(delay: float, aw: Awaitable):
     """Voilà's ``wait_before``: sleep ``delay`` seconds, then await ``aw``; but stop sleeping when hurried."""
-    task = asyncio.current_task()
-    if task not in _hurried:
-        wake = _sleeping[task] = asyncio.Event()
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(wake.wait(), delay)
-        _sleeping.pop(task, None)
+    wake = _wakes.setdefault(asyncio.current_task(), asyncio.Event())
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(wake.wait(), delay)
     return await aw
 
 
 def hurry(task: asyncio.Task) -> None:
     """Start the replacement ``task`` now if it is still sleeping out its delay (or has not started yet)."""
-    _hurried.add(task)
-    wake = _sleeping.get(task)
-    if wake is not None:
-        wake.set()
+    _wakes.setdefault(task, asyncio.Event()).set()
 
 
 def hurrying(manager_class: type) -> type:
