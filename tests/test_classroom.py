@@ -340,6 +340,22 @@ def test_the_dashboard_asks_nothing_outside_this_machine_and_draws_its_icons(bro
 
 
 @pytest.mark.browser
+def test_the_loading_page_runs_no_animation(browser):
+    """While the page loads, nothing on it animates: Voila's own template spins its logo at the frame rate, which
+    cost each of ten visitors' browsers about 0.7 s of CPU (benchmarks/bench_classroom.py)."""
+    with bh.classroom(PLAYGROUND, pool=1) as server:
+        page = offline_page(browser)
+        # without its scripts the page stays on its loading indicator, as it does while a class arrives
+        page.route("**/*.js*", lambda route: route.abort())
+        page.goto(server.url("/"), wait_until="load")
+        assert page.locator("#loading .spinner").is_visible(), "the loading indicator is on the page"
+        assert page.locator("#loading_text").inner_text().strip(), "the text under the logo says what is happening"
+        running = page.evaluate("() => document.getAnimations().map(a => a.animationName || String(a))")
+        assert running == [], f"animations running on the loading page: {running}"
+        page.context.close()
+
+
+@pytest.mark.browser
 def test_lesson_maths_render_offline_in_the_dashboard(browser):
     with bh.classroom(EQUATIONS, pool=1, timeout=240) as server:
         page = offline_page(browser)
