@@ -1,7 +1,7 @@
 """A class arriving at once: N visitors open the playground dashboard together, in headless Chromium.
 
 Run: .venv/bin/python benchmarks/bench_classroom.py [--visitors 1 10 30] [--plain 1 10] [--tensorflow 30]
-     [--pool 8] [--rounds 5] [--refill-delay S] [--browser-nice 19]
+     [--protocol 1 10 30] [--pool 8] [--rounds 5] [--refill-delay S] [--browser-nice 19]
 
 For each server and each N it starts a fresh server on 127.0.0.1 over a temporary copy of
 notebooks/07_playground.ipynb, waits until it is ready (for ``rnnviz-classroom``: its pool of kernels is
@@ -19,6 +19,10 @@ Servers: ``rnnviz-classroom --pool P`` (Keras on NumPy, its default) and plain `
 notebooks/07_playground.ipynb`` (the README's command 3 before rnnviz-classroom existed), for the same N (the
 plain one only up to the N given by ``--plain``: at 30 it would need about 19 GiB here); and
 ``rnnviz-classroom --backend tensorflow`` for the N given by ``--tensorflow``, to show what the NumPy backend saves.
+The same is then measured with visitors that have no browser (``--protocol``, :mod:`protocol_visitor`): each
+sends the server what the page sends and waits for the same answers, at a few milliseconds of CPU. On this machine
+the visitors' Chromiums need most of the two cores themselves (the table ends with the least time N browsers need
+here, from one browser's CPU), while in a classroom each runs on its own laptop: these rows are the server's own time.
 N=1 is measured ``--rounds`` times, one visitor at a time once the server is quiet again (``rnnviz-classroom``
 still has kernels ready in its pool), and the table gives p50/p95 over those visits.
 
@@ -46,6 +50,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "browser"))
 import browser_harness as bh  # noqa: E402
+import protocol_visitor  # noqa: E402
 
 NOTEBOOK = "07_playground.ipynb"
 GIB = 1024**3
@@ -234,13 +239,47 @@ async def wave(url: str, visitors: int, timeout: float, nice: int = 0) -> tuple[
             await browser.close()
 
 
+def page_assets(kind: str) -> tuple[str, ...]:
+    """The paths (with queries) of the files a browser loads from the server with the dashboard: its scripts,
+    styles and fonts, not the page itself nor the kernel's API. From one visit in headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with serving(kind, 1, None) as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=bh.chromium_path(), headless=True, args=bh.CHROMIUM_ARGS)
+        page = browser.new_page()
+        seen = []
+        page.on("requestfinished", lambda request: seen.append(request.url))
+        page.goto(server.url("/"), wait_until="commit")
+        page.wait_for_function(bh.EXPLORER_READY_JS, timeout=120_000, polling=100)
+        page.wait_for_load_state("networkidle")
+        browser.close()
+    origin = f"http://127.0.0.1:{server.port}"
+    paths = [url.removeprefix(origin) for url in seen if url.startswith(origin)]
+    return tuple(path for path in paths if not path.startswith(("/?", "/api/")))
+
+
+async def protocol_wave(url: str, visitors: int, timeout: float,
+                        assets: tuple[str, ...]) -> tuple[list[float | str], float]:
+    """N visitors at once without browsers (:mod:`protocol_visitor`): their results, and the CPU seconds these
+    clients used (this process's)."""
+    async def one():
+        try:
+            return await protocol_visitor.visit(url, timeout, assets)
+        except Exception as error:  # noqa: BLE001 - a failed visitor is counted, with why
+            return f"protocol visitor: {type(error).__name__}: {error}"[:300]
+
+    before = time.process_time()
+    results = await asyncio.gather(*(one() for _ in range(visitors)))
+    return list(results), time.process_time() - before
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 def run(kind: str, visitors: int, pool: int, rounds: int, timeout: float, refill_delay: float | None,
-        nice: int = 0) -> dict:
+        nice: int = 0, clients: str = "browser", assets: tuple[str, ...] = ()) -> dict:
     with serving(kind, pool, refill_delay) as server:
         wait_quiet(server.proc.pid, 300)  # rnnviz-classroom: the pool's kernels have run the notebook
         idle = pss_bytes(descendants(server.proc.pid))
@@ -248,7 +287,10 @@ def run(kind: str, visitors: int, pool: int, rounds: int, timeout: float, refill
         for _ in range(rounds if visitors == 1 else 1):
             cpu_before = cpu_seconds(descendants(server.proc.pid))
             with MemorySampler(server.proc.pid) as memory:
-                got, used = asyncio.run(wave(server.url("/"), visitors, timeout, nice))
+                if clients == "browser":
+                    got, used = asyncio.run(wave(server.url("/"), visitors, timeout, nice))
+                else:
+                    got, used = asyncio.run(protocol_wave(server.url("/"), visitors, timeout, assets))
             results += got
             browser_cpu += used
             # the tree's CPU (kernels that ended meanwhile are not counted: none do during a wave)
@@ -263,7 +305,7 @@ def run(kind: str, visitors: int, pool: int, rounds: int, timeout: float, refill
     times = [r for r in results if isinstance(r, float)]
     failures = [r for r in results if not isinstance(r, float)]
     return {
-        "kind": kind, "visitors": visitors, "visits": len(results), "failures": failures,
+        "kind": kind, "clients": clients, "visitors": visitors, "visits": len(results), "failures": failures,
         "p50": statistics.median(times) if times else float("nan"),
         "p95": percentile(times, 95) if times else float("nan"),
         "each": " ".join(f"{t:.1f}" for t in sorted(times)),
@@ -274,10 +316,13 @@ def run(kind: str, visitors: int, pool: int, rounds: int, timeout: float, refill
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--visitors", type=int, nargs="+", default=[1, 10, 30])
+    parser.add_argument("--visitors", type=int, nargs="*", default=[1, 10, 30], help="N for visitors in headless Chromium")
     parser.add_argument("--plain", type=int, nargs="*", default=[1, 10], help="N for plain voila")
     parser.add_argument("--tensorflow", type=int, nargs="*", default=[30],
                         help="N for rnnviz-classroom --backend tensorflow")
+    parser.add_argument("--protocol", type=int, nargs="*", default=[1, 10, 30],
+                        help="N for visitors without a browser (benchmarks/protocol_visitor.py): the server's own time, "
+                        "as when each visitor's browser runs on their own laptop (plain voila only for N in --plain)")
     parser.add_argument("--pool", type=int, default=None, help="rnnviz-classroom --pool (default: its own)")
     parser.add_argument("--refill-delay", type=float, default=None, help="rnnviz-classroom --refill-delay")
     parser.add_argument("--rounds", type=int, default=5, help="visits one at a time for N=1")
@@ -294,34 +339,47 @@ def main() -> None:
     from rnnviz_classroom.cli import DEFAULT_POOL
 
     pool = options.pool or DEFAULT_POOL
-    rows = []
-    for visitors in options.visitors:
-        for kind in KINDS:
-            if (kind == "plain" and visitors not in options.plain) or (
-                    kind == "classroom-tensorflow" and visitors not in options.tensorflow):
-                continue
-            row = run(kind, visitors, pool, options.rounds, options.timeout, options.refill_delay, options.browser_nice)
-            rows.append(row)
-            print(f"  {kind:20} N={visitors:<3} p50 {row['p50']:6.2f} s  p95 {row['p95']:6.2f} s  failures "
-                  f"{len(row['failures'])}  peak {row['peak'] / GIB:5.2f} GiB  (each: {row['each']})", flush=True)
-            for failure in row["failures"][:3]:
-                print(f"      {failure}")
+    rows, assets = [], {}
+    for clients, counts in (("browser", options.visitors), ("protocol", options.protocol)):
+        for visitors in counts:
+            for kind in KINDS:
+                if (kind == "plain" and visitors not in options.plain) or (
+                        kind == "classroom-tensorflow" and (clients == "protocol" or visitors not in options.tensorflow)):
+                    continue
+                if clients == "protocol" and kind not in assets:
+                    assets[kind] = page_assets(kind)
+                    print(f"  {kind}: a browser's visit loads {len(assets[kind])} files besides the page", flush=True)
+                row = run(kind, visitors, pool, options.rounds, options.timeout, options.refill_delay,
+                          options.browser_nice, clients, assets.get(kind, ()))
+                rows.append(row)
+                print(f"  {kind:20} {clients:8} N={visitors:<3} p50 {row['p50']:6.2f} s  p95 {row['p95']:6.2f} s  "
+                      f"failures {len(row['failures'])}  peak {row['peak'] / GIB:5.2f} GiB  (each: {row['each']})",
+                      flush=True)
+                for failure in row["failures"][:3]:
+                    print(f"      {failure}")
     niced = f", browsers at nice {options.browser_nice}" if options.browser_nice else ""
     print(f"\nrnnviz-classroom --pool {pool} vs plain voila, {os.cpu_count()} cores{niced}; N=1: {options.rounds} "
           "visits, one at a time, warm server\n")
     print("| server | visitors | p50 | p95 | failures | idle server | peak, server + kernels | per visitor "
-          "| CPU per visitor: server + kernels, browser |")
+          "| CPU per visitor: server + kernels, browser (or protocol client) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    plain = {row["visitors"]: row for row in rows if row["kind"] == "plain"}
+    plain = {row["visitors"]: row for row in rows if row["kind"] == "plain" and row["clients"] == "browser"}
     for row in rows:
         name = KINDS[row["kind"]]
+        who = f"{row['visitors']}" + (" without browsers" if row["clients"] == "protocol" else "")
         ratio = ""
-        if row["kind"] != "plain" and plain:
+        if row["kind"] != "plain" and plain and row["clients"] == "browser":
             n = row["visitors"] if row["visitors"] in plain else max(plain)  # plain Voila is not run at 30
             ratio = f" ({row['per_visitor'] / plain[n]['per_visitor']:.2f}x plain at N={n})"
-        print(f"| {name} | {row['visitors']} | {row['p50']:.2f} s | {row['p95']:.2f} s | "
+        print(f"| {name} | {who} | {row['p50']:.2f} s | {row['p95']:.2f} s | "
               f"{len(row['failures'])}/{row['visits']} | {row['idle'] / GIB:.2f} GiB | {row['peak'] / GIB:.2f} GiB | "
-              f"{row['per_visitor'] / 2**20:.0f} MiB{ratio} | {row['server_cpu']:.1f} s, {row['browser_cpu']:.1f} s |")
+              f"{row['per_visitor'] / 2**20:.0f} MiB{ratio} | {row['server_cpu']:.1f} s, {row['browser_cpu']:.2f} s |")
+    browser_rows = [row for row in rows if row["clients"] == "browser" and row["visitors"] == 1]
+    for row in browser_rows:  # the least time N browsers on this machine need, whatever the server does
+        print(f"\n{KINDS[row['kind']]}: one visitor's browser used {row['browser_cpu']:.2f} s of CPU, so "
+              f"{max(options.visitors)} browsers on these {os.cpu_count()} cores need at least "
+              f"{row['browser_cpu'] * max(options.visitors) / os.cpu_count():.1f} s before the last page works, "
+              "even with a server that costs nothing")
 
 
 if __name__ == "__main__":
