@@ -12,6 +12,7 @@ notebook (``baseline.ipynb``, next to this file) carries the same ones.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import json
 import os
@@ -79,8 +80,20 @@ def copy_notebooks(root: Path, names: list[str]) -> None:
         shutil.copy(source, root / name)
 
 
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when the one that started it ends
+
+
+def _ends_with_its_parent() -> None:
+    """In a new server process (Linux): be sent SIGTERM when the test or benchmark that started it ends. A server
+    runs in its own session, so without this a killed pytest (a CI timeout, Ctrl+\\) left it serving, with its
+    kernels holding gigabytes."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Server:
-    """A Jupyter-family server in its own process group; ``url(path)`` adds the token."""
+    """A Jupyter-family server in its own process group; ``url(path)`` adds the token. It is sent SIGTERM if the
+    process that started it dies without stopping it."""
 
     def __init__(
         self, argv: list[str], port: int, token: str, workdir: Path, env: dict[str, str], ready_path: str | None
@@ -89,7 +102,8 @@ class Server:
         self.log_path = workdir / "server.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop())
         self.proc = subprocess.Popen(
-            argv, cwd=workdir, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            argv, cwd=workdir, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_ends_with_its_parent if sys.platform == "linux" else None,
         )
         self.ready_path = ready_path
 
