@@ -448,7 +448,7 @@ def test_visitors_beyond_the_pool_get_a_kernel_at_once_not_after_the_refill_dela
             assert answer.status == 200 and page.count("application/vnd.jupyter.widget-view+json") >= 2, visitor
 
 
-def test_the_benchmarks_visitor_without_a_browser_gets_a_working_explorer_only_by_clicking():
+def test_the_benchmarks_visitor_without_a_browser_gets_a_working_explorer_only_by_clicking(monkeypatch):
     """benchmarks/protocol_visitor.py, which measures the server's own time for benchmarks/bench_classroom.py, speaks
     the page's messages: it gets every widget's state and the explorer's picture, and its click on return_state
     changes the shapes text. A visitor that leaves out the click's update waits until its timeout: the visitor
@@ -456,7 +456,7 @@ def test_the_benchmarks_visitor_without_a_browser_gets_a_working_explorer_only_b
     import asyncio
     import concurrent.futures
 
-    sys.path.insert(0, str(bh.REPO / "benchmarks"))
+    monkeypatch.syspath_prepend(str(bh.REPO / "benchmarks"))
     import protocol_visitor
 
     class NoClick(protocol_visitor.Visitor):
@@ -467,12 +467,9 @@ def test_the_benchmarks_visitor_without_a_browser_gets_a_working_explorer_only_b
     with bh.classroom(PLAYGROUND, pool=2, timeout=300) as server, concurrent.futures.ThreadPoolExecutor(1) as thread:
         seconds = thread.submit(asyncio.run, protocol_visitor.visit(server.url("/"), 60)).result(timeout=90)
         assert 0 < seconds < 60
-        try:
-            protocol_visitor.Visitor = NoClick
-            with pytest.raises(TimeoutError):
-                thread.submit(asyncio.run, protocol_visitor.visit(server.url("/"), 10)).result(timeout=60)
-        finally:
-            protocol_visitor.Visitor = NoClick.__mro__[1]
+        monkeypatch.setattr(protocol_visitor, "Visitor", NoClick)
+        with pytest.raises(TimeoutError):
+            thread.submit(asyncio.run, protocol_visitor.visit(server.url("/"), 10)).result(timeout=60)
 
 
 def test_a_hurried_pool_task_skips_the_rest_of_its_delay_and_an_unhurried_one_keeps_it():

@@ -80,13 +80,13 @@ def copy_notebooks(root: Path, names: list[str]) -> None:
         shutil.copy(source, root / name)
 
 
-PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when the one that started it ends
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when the thread that started it ends
 
 
 def _ends_with_its_parent() -> None:
-    """In a new server process (Linux): be sent SIGTERM when the test or benchmark that started it ends. A server
-    runs in its own session, so without this a killed pytest (a CI timeout, Ctrl+\\) left it serving, with its
-    kernels holding gigabytes."""
+    """In a new server process (Linux): be sent SIGTERM when the thread that started it ends (for the tests and
+    benchmarks, their main thread: when they die). A server runs in its own session, so without this a killed pytest
+    (a CI timeout, SIGKILL) left it serving, with its kernels holding gigabytes."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
