@@ -63,9 +63,18 @@ class Visitor:
     async def comm_msg(self, comm_id: str, data: dict) -> None:
         await self.send("comm_msg", {"comm_id": comm_id, "data": data})
 
+    async def comm_msg_from(self, comm_id: str, wanted=lambda data, buffers: True) -> dict:
+        """Wait for a comm message from the kernel on ``comm_id`` whose ``data`` (and buffers) are ``wanted``;
+        returns its data. Every other message is skipped."""
+        while True:
+            header, content, buffers = await self.next()
+            if (header["msg_type"] == "comm_msg" and content.get("comm_id") == comm_id
+                    and wanted(content.get("data", {}), buffers)):
+                return content["data"]
 
-def _explorer_parts(states: dict) -> tuple[str, str, str, dict]:
-    """An explorer's return_state control, shapes text and figure's canvas (model ids), and its control's state."""
+
+def _explorer_parts(states: dict) -> tuple[str, str, str]:
+    """An explorer's return_state control, shapes text and figure's canvas (their model ids)."""
     def classes(model_id):
         return states[model_id]["state"].get("_dom_classes", [])
 
@@ -84,38 +93,32 @@ def _explorer_parts(states: dict) -> tuple[str, str, str, dict]:
         code = next((m for m in parts if "rnnviz-code" in classes(m)), None)
         canvas = next((m for m in parts if states[m]["model_name"] == CANVAS_MODEL), None)
         if flag and code and canvas:
-            return flag, code, canvas, states[flag]["state"]
+            return flag, code, canvas
     raise LookupError("no rnnviz explorer (return_state control, shapes text and canvas) among the page's widgets")
 
 
 #: Requests a browser keeps open to one server at a time (HTTP/1.1).
 CONNECTIONS = 6
-
-
-async def _fetch_all(client: AsyncHTTPClient, urls: list[str], timeout: float) -> None:
-    gate = asyncio.Semaphore(CONNECTIONS)
-
-    async def one(url):
-        async with gate:
-            await client.fetch(url, connect_timeout=timeout, request_timeout=timeout)
-
-    await asyncio.gather(*(one(url) for url in urls))
+# tornado's client queues all but 10 requests at a time unless told otherwise: visitors arrive together
+AsyncHTTPClient.configure(None, max_clients=1000)
 
 
 async def visit(url: str, timeout: float, assets: tuple[str, ...] = ()) -> float:
     """Seconds from the GET of the dashboard at ``url`` until a click on return_state changed its shapes text.
     ``assets``: the paths (with their queries) of the files the page loads from the same server."""
     t0 = time.perf_counter()
-    # (tornado's client queues all but 10 requests at a time unless told otherwise: visitors arrive together)
-    AsyncHTTPClient.configure(None, max_clients=1000)
-    client = AsyncHTTPClient()
-    page = await client.fetch(url, connect_timeout=timeout, request_timeout=timeout)
-    config = json.loads(CONFIG.search(page.body.decode()).group(1))
+    gate = asyncio.Semaphore(CONNECTIONS)
+
+    async def get(address: str) -> bytes:
+        async with gate:
+            answer = await AsyncHTTPClient().fetch(address, connect_timeout=timeout, request_timeout=timeout)
+        return answer.body
+
+    config = json.loads(CONFIG.search((await get(url)).decode()).group(1))
     where = urlsplit(url)
     origin = f"{where.scheme}://{where.netloc}"
-    await _fetch_all(client, [origin + path for path in assets], timeout)
-    await client.fetch(f"{origin}{config['baseUrl']}api/kernels/{config['kernelId']}?{where.query}",
-                       connect_timeout=timeout, request_timeout=timeout)
+    await asyncio.gather(*(get(origin + path) for path in assets))
+    await get(f"{origin}{config['baseUrl']}api/kernels/{config['kernelId']}?{where.query}")
     session = uuid.uuid4().hex
     socket_url = (f"ws://{where.netloc}{config['baseUrl']}api/kernels/{config['kernelId']}/channels"
                   f"?session_id={session}&{where.query}")
@@ -134,30 +137,18 @@ async def _use(visitor: Visitor) -> None:
     await visitor.send("comm_open", {"comm_id": control, "target_name": "jupyter.widget.control", "data": {}},
                        {"version": "1.0.0"})
     await visitor.comm_msg(control, {"method": "request_states"})
-    while True:
-        header, content, _ = await visitor.next()
-        data = content.get("data", {})
-        if header["msg_type"] == "comm_msg" and content.get("comm_id") == control and data.get("method") == "update_states":
-            states = data["states"]
-            break
+    states = (await visitor.comm_msg_from(control, lambda data, _: data.get("method") == "update_states"))["states"]
     await visitor.send("comm_close", {"comm_id": control, "data": {}})
-    flag, code, canvas, flag_state = _explorer_parts(states)
+    flag, code, canvas = _explorer_parts(states)
     for model_id, model in states.items():
         if model["model_name"] == CANVAS_MODEL:
             for kind in CANVAS_HELLO:
                 await visitor.comm_msg(model_id, {"method": "custom", "content": {"type": kind}})
-    while True:  # the explorer's figure is drawn: its canvas sends an image
-        header, content, buffers = await visitor.next()
-        if header["msg_type"] == "comm_msg" and content.get("comm_id") == canvas and buffers:
-            break
-    before = states[code]["state"]["value"]
-    other = ({"index": 1 - flag_state["index"]} if "index" in flag_state  # ToggleButtons, or a Checkbox
-             else {"value": not flag_state["value"]})
+    await visitor.comm_msg_from(canvas, lambda _, buffers: bool(buffers))  # the explorer's figure: an image
+    before, shown = states[code]["state"]["value"], states[flag]["state"]
+    other = ({"index": 1 - shown["index"]} if "index" in shown  # ToggleButtons, or a Checkbox
+             else {"value": not shown["value"]})
     await visitor.comm_msg(flag, {"method": "update", "state": other, "buffer_paths": []})
     await visitor.comm_msg(flag, {"method": "custom", "content": {"event": "click"}})
-    while True:
-        header, content, _ = await visitor.next()
-        data = content.get("data", {})
-        if (header["msg_type"] == "comm_msg" and content.get("comm_id") == code and data.get("method") == "update"
-                and data.get("state", {}).get("value", before) != before):
-            return
+    await visitor.comm_msg_from(code, lambda data, _: data.get("method") == "update"
+                                and data.get("state", {}).get("value", before) != before)

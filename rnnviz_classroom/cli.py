@@ -66,15 +66,17 @@ def kernel_env(backend: str = DEFAULT_BACKEND) -> dict[str, str]:
 TRAINING = re.compile(r"\.(fit|train_on_batch)\(")
 
 
+def code_cells(notebook: str | Path) -> list[str]:
+    """The source of each code cell in ``notebook`` (a .ipynb file), in order."""
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
+    sources = [cell.get("source", "") for cell in cells if cell.get("cell_type") == "code"]
+    return [source if isinstance(source, str) else "".join(source) for source in sources]
+
+
 def training_cell(notebook: str | Path) -> int | None:
     """The number (from 1) of the first code cell in ``notebook`` that trains a model (``.fit(``), or ``None``."""
-    cells = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
-    code = [cell for cell in cells if cell.get("cell_type") == "code"]
-    for number, cell in enumerate(code, start=1):
-        source = cell.get("source", "")
-        if TRAINING.search(source if isinstance(source, str) else "".join(source)):
-            return number
-    return None
+    return next((number for number, source in enumerate(code_cells(notebook), start=1) if TRAINING.search(source)),
+                None)
 
 
 def choose_backend(asked: str | None, notebook: str | Path) -> tuple[str, str | None]:

@@ -192,13 +192,9 @@ def test_a_forked_numpy_kernel_runs_the_lesson_and_never_imports_tensorflow(zygo
     its own claims against Keras with executed assertions, so they hold on the NumPy backend too (lesson 7 also prints
     its check per tensor). TensorFlow is never imported, though every lesson seeds Keras (keras.utils.set_random_seed
     imports TensorFlow whenever it can, unless the zygote stopped it)."""
-    import json
-
     path, _ = zygote_socket
-    cells = [cell["source"] for cell in json.loads((bh.REPO / "notebooks" / lesson).read_text())["cells"]
-             if cell["cell_type"] == "code"]
     with forked_kernel(path, monkeypatch) as (_, client):
-        said = "".join(_run(client, "".join(source)) for source in cells)
+        said = "".join(_run(client, source) for source in cli.code_cells(bh.REPO / "notebooks" / lesson))
         if lesson == PLAYGROUND:
             assert said.count("same numbers in rnnviz.trace: True") == 3, said  # output, forward_h, backward_h
             assert "False" not in said, said
